@@ -1,0 +1,28 @@
+"""The interface every people estimator implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from crowdwatch.types import Estimate
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """Turns a BGR frame into an :class:`~crowdwatch.types.Estimate`.
+
+    ``name`` identifies the backend in outputs (for example ``"density"``, ``"ssd"``, ``"yolo"``).
+    ``estimate`` must return a density map of the frame's height and width whose sum is the count.
+    """
+
+    name: str
+
+    def estimate(self, image: np.ndarray) -> Estimate:
+        """Estimate people in one BGR uint8 image of shape (H, W, 3)."""
+        ...
+
+
+class EstimatorError(RuntimeError):
+    """A model could not be loaded or run; the message names the model and the problem."""

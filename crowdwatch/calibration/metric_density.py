@@ -1,0 +1,209 @@
+"""People per square metre from a density map and a ground calibration.
+
+Dividing a density map by each pixel's ground area gives absurd peaks: one person's Gaussian
+over a far pixel that covers a few cm² reads as hundreds of people per m². crowdwatch defines
+people per m² the way a steward would count it, over a window on the ground:
+
+    rho(p) = (people within ``radius_m`` of p on the ground) / (pi * radius_m²)
+
+Each pixel's mass is placed at its ground position on a fine grid, the grid is summed over a
+disk of ``radius_m`` and divided by the disk's area, and every pixel reads the value at its own
+ground position. One person alone reads 1 / (pi r²) (0.32 /m² for r = 1 m) wherever they stand,
+near or far from the camera. The grid itself is the bird's-eye view of people per m².
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from crowdwatch.calibration.homography import CalibrationError, GroundCalibration
+
+#: Default radius of the ground window that people per m² are counted over.
+DEFAULT_RADIUS_M = 1.0
+#: Default side of a ground grid cell.
+DEFAULT_CELL_M = 0.2
+#: The largest ground extent (per axis) mapped by default; farther pixels read NaN.
+DEFAULT_MAX_EXTENT_M = 200.0
+
+
+@dataclass(frozen=True)
+class GroundGrid:
+    """A top-down grid over the ground: row 0 at ``y_max`` (ground y points up, as on a map)."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    cell_m: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        columns = int(np.ceil((self.x_max - self.x_min) / self.cell_m - 1e-9))
+        rows = int(np.ceil((self.y_max - self.y_min) / self.cell_m - 1e-9))
+        return rows, columns
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x_min, y_min, x_max, y_max) in metres, as :meth:`GroundCalibration.birds_eye` takes."""
+        return self.x_min, self.y_min, self.x_max, self.y_max
+
+    def cell_of(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional (column, row) coordinates of ground points, cell centres at integers."""
+        return (x_m - self.x_min) / self.cell_m - 0.5, (self.y_max - y_m) / self.cell_m - 0.5
+
+
+class GroundDensityMapper:
+    """Turns density maps of one camera into people per m², in the image and top-down.
+
+    Build it once per camera and image size (it precomputes every pixel's ground position),
+    then call :meth:`per_m2` or :meth:`ground_grid` on each frame's density map.
+
+    Example:
+        >>> import numpy as np
+        >>> cal = GroundCalibration.from_rectangle(
+        ...     [(0, 99), (99, 99), (99, 0), (0, 0)], width_m=10.0, depth_m=10.0)
+        >>> mapper = GroundDensityMapper(cal, (100, 100), radius_m=1.0)
+        >>> density = np.zeros((100, 100), np.float32); density[50, 50] = 1.0
+        >>> round(float(mapper.per_m2(density)[50, 50]), 2)  # one person: 1 / (pi * 1 m²)
+        0.32
+    """
+
+    def __init__(
+        self,
+        calibration: GroundCalibration,
+        image_size: tuple[int, int],
+        radius_m: float = DEFAULT_RADIUS_M,
+        cell_m: float = DEFAULT_CELL_M,
+        bounds: tuple[float, float, float, float] | None = None,
+        max_extent_m: float = DEFAULT_MAX_EXTENT_M,
+    ) -> None:
+        width, height = image_size
+        if width <= 0 or height <= 0:
+            raise CalibrationError(f"image size must be positive, got {width}x{height}")
+        if not radius_m > 0 or not cell_m > 0:
+            raise CalibrationError(
+                f"radius_m and cell_m must be positive, got {radius_m} and {cell_m}"
+            )
+        if radius_m < cell_m:
+            raise CalibrationError(f"radius_m ({radius_m}) must be at least cell_m ({cell_m})")
+        self.calibration = calibration
+        self.image_size = (int(width), int(height))
+        self.radius_m = float(radius_m)
+        ground_x, ground_y = calibration.ground_maps(width, height)
+        self.grid = GroundGrid(
+            *(bounds or _footprint_bounds(ground_x, ground_y, max_extent_m)), cell_m=cell_m
+        )
+        rows, columns = self.grid.shape
+        if rows * columns > 25_000_000:
+            raise CalibrationError(
+                f"ground grid of {columns}x{rows} cells is too large; raise cell_m or narrow bounds"
+            )
+        self._map_x, self._map_y = (
+            m.astype(np.float32) for m in self.grid.cell_of(ground_x, ground_y)
+        )
+        inside = (
+            np.isfinite(self._map_x)
+            & (self._map_x >= -0.5)
+            & (self._map_x < columns - 0.5)
+            & (self._map_y >= -0.5)
+            & (self._map_y < rows - 0.5)
+        )
+        self.mapped = inside
+        self._flat_cell = np.where(
+            inside,
+            np.rint(np.nan_to_num(self._map_y)).astype(np.int64) * columns
+            + np.rint(np.nan_to_num(self._map_x)).astype(np.int64),
+            -1,
+        )
+        self._kernel = _disk_kernel(radius_m, cell_m)
+
+    def ground_counts(self, density: np.ndarray) -> np.ndarray:
+        """People per grid cell (rows, columns) float32: the map's mass moved to the ground."""
+        self._check_shape(density)
+        rows, columns = self.grid.shape
+        selected = self.mapped & (density != 0)
+        counts = np.bincount(
+            self._flat_cell[selected], weights=density[selected], minlength=rows * columns
+        )
+        return counts.reshape(rows, columns).astype(np.float32)
+
+    def ground_grid(self, density: np.ndarray) -> np.ndarray:
+        """People per m² on the ground grid (rows, columns): the bird's-eye view."""
+        counts = self.ground_counts(density)
+        return cv2.filter2D(counts, -1, self._kernel, borderType=cv2.BORDER_CONSTANT)
+
+    def per_m2(self, density: np.ndarray) -> np.ndarray:
+        """People per m² (H, W) float32 at each pixel's ground position; NaN off the grid."""
+        grid = self.ground_grid(density)
+        values = cv2.remap(
+            grid,
+            np.nan_to_num(self._map_x, nan=-1.0),
+            np.nan_to_num(self._map_y, nan=-1.0),
+            interpolation=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        values[~self.mapped] = np.nan
+        return values
+
+    def _check_shape(self, density: np.ndarray) -> None:
+        width, height = self.image_size
+        if density.shape != (height, width):
+            raise ValueError(
+                f"density map has shape {density.shape}, the mapper was built for "
+                f"{height}x{width} (height x width)"
+            )
+
+
+def density_per_m2(
+    density: np.ndarray, calibration: GroundCalibration, radius_m: float = DEFAULT_RADIUS_M
+) -> np.ndarray:
+    """People per m² (H, W) of a density map, counted over ``radius_m`` on the ground.
+
+    A one-off convenience; for video build one :class:`GroundDensityMapper` and reuse it.
+    """
+    height, width = density.shape
+    return GroundDensityMapper(calibration, (width, height), radius_m=radius_m).per_m2(density)
+
+
+def zone_density(count: float, area_m2: float) -> float:
+    """Mean people per m² of a zone: its count over its walkable area."""
+    if not area_m2 > 0:
+        raise ValueError(f"a zone's area must be positive, got {area_m2} m²")
+    return float(count) / float(area_m2)
+
+
+def _footprint_bounds(
+    ground_x: np.ndarray, ground_y: np.ndarray, max_extent_m: float
+) -> tuple[float, float, float, float]:
+    """Ground bounds of the pixels that see the ground, at most ``max_extent_m`` per axis."""
+    finite = np.isfinite(ground_x) & np.isfinite(ground_y)
+    if not finite.any():
+        raise CalibrationError("no pixel of the image sees the ground plane")
+    xs, ys = ground_x[finite], ground_y[finite]
+    # Near the horizon one pixel spans kilometres: centre the window on the bulk of the image.
+    centre_x, centre_y = float(np.median(xs)), float(np.median(ys))
+    half = max_extent_m / 2.0
+    x_min = max(float(xs.min()), centre_x - half)
+    x_max = min(float(xs.max()), centre_x + half)
+    y_min = max(float(ys.min()), centre_y - half)
+    y_max = min(float(ys.max()), centre_y + half)
+    return x_min, y_min, max(x_max, x_min + 1.0), max(y_max, y_min + 1.0)
+
+
+def _disk_kernel(radius_m: float, cell_m: float, supersample: int = 8) -> np.ndarray:
+    """A disk of ``radius_m`` weighted by each cell's covered share, divided by its area in m².
+
+    Convolving people per cell with it gives people within ``radius_m`` per m²; partial cells at
+    the rim keep the disk's area at pi r² whatever the cell size.
+    """
+    reach = int(np.ceil(radius_m / cell_m))
+    # Sub-cell sample positions, in cells, across the whole kernel.
+    steps = (np.arange((2 * reach + 1) * supersample) + 0.5) / supersample - reach - 0.5
+    inside = (steps[None, :] ** 2 + steps[:, None] ** 2) <= (radius_m / cell_m) ** 2
+    side = 2 * reach + 1
+    coverage = inside.reshape(side, supersample, side, supersample).mean(axis=(1, 3))
+    return (coverage / (coverage.sum() * cell_m**2)).astype(np.float32)

@@ -219,6 +219,16 @@ def test_falling_rule_fires_below_thresholds() -> None:
     assert events[3].record.peak == pytest.approx(3.0)  # the worst: fewest minutes left
 
 
+def test_forecast_of_never_clears_a_minutes_to_limit_alert() -> None:
+    rule = AlertRule(metric="minutes_to_limit", latch_s=1, clear_latch_s=1, levels={"warning": 10})
+    engine = AlertEngine({TARGET: [rule]})
+    series = samples(held(8.0, 3) + held(float("inf"), 3))  # the zone stopped filling up
+    events = run(engine, series, metric="minutes_to_limit")
+    assert [e.kind for e in events] == ["opened", "closed"]
+    assert events[1].record.end_s == pytest.approx(3.0)
+    json.dumps(events[1].to_dict(), allow_nan=False)
+
+
 def test_missing_values_neither_raise_nor_clear() -> None:
     engine = AlertEngine({TARGET: [density_rule()]})
     assert run(engine, samples(held(3.0, 6))) != []

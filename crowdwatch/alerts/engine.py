@@ -9,7 +9,8 @@ Every level of every rule on a target is a small state machine::
 
 The engine never reads the wall clock, so the same metrics stream always gives the same alerts
 and a recording can be re-evaluated with other thresholds (see :func:`replay`). Missing values
-(``None`` or NaN) change nothing: they neither raise nor clear an alert.
+(``None`` or NaN) change nothing: they neither raise nor clear an alert. Infinities are real
+values: ``minutes_to_limit = inf`` (the zone is not filling up) clears a falling rule.
 
 Example:
     >>> from crowdwatch.alerts.rules import AlertRule
@@ -28,7 +29,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from crowdwatch.alerts.records import AlertEvent, AlertRecord, alert_id, split_target
+from crowdwatch.alerts.records import (
+    AlertEvent,
+    AlertRecord,
+    EndReason,
+    alert_id,
+    split_target,
+)
 from crowdwatch.alerts.rules import AlertRule, Level, ResolvedLevel
 
 # Rules under this key apply to every target that has no rules of its own.
@@ -101,7 +108,7 @@ class AlertEngine:
         time_s = self._check_time(target, time_s)
         events: list[AlertEvent] = []
         for tracker in self._trackers_for(target):
-            value = _finite_or_none(metrics.get(tracker.rule.metric))
+            value = _value_or_none(metrics.get(tracker.rule.metric))
             if value is None:
                 continue
             event = self._step(tracker, target, time_s, value)
@@ -224,11 +231,11 @@ class AlertEngine:
         return AlertEvent("opened", record.copy(), time_s)
 
     def _close(
-        self, tracker: _LevelTracker, end_s: float, time_s: float, reason: str
+        self, tracker: _LevelTracker, end_s: float, time_s: float, reason: EndReason
     ) -> AlertEvent:
         record = tracker.record
         assert record is not None
-        record.end_s, record.closed_s, record.end_reason = end_s, time_s, reason  # type: ignore[assignment]
+        record.end_s, record.closed_s, record.end_reason = end_s, time_s, reason
         tracker.state, tracker.record = _State.IDLE, None
         tracker.cooldown_until_s = time_s + tracker.level.cooldown_s
         return AlertEvent("closed", record.copy(), time_s)
@@ -299,8 +306,9 @@ def _validated(target: str, rules: Sequence[AlertRule | Mapping]) -> list[AlertR
     return validated
 
 
-def _finite_or_none(value: float | None) -> float | None:
+def _value_or_none(value: float | None) -> float | None:
+    """None for a missing sample (None or NaN); infinities stay, they compare as they should."""
     if value is None:
         return None
     value = float(value)
-    return value if math.isfinite(value) else None
+    return None if math.isnan(value) else value

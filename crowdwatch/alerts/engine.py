@@ -9,8 +9,9 @@ Every level of every rule on a target is a small state machine::
 
 The engine never reads the wall clock, so the same metrics stream always gives the same alerts
 and a recording can be re-evaluated with other thresholds (see :func:`replay`). Missing values
-(``None`` or NaN) change nothing: they neither raise nor clear an alert. Infinities are real
-values: ``minutes_to_limit = inf`` (the zone is not filling up) clears a falling rule.
+(``None`` or NaN) change nothing: they neither raise nor clear an alert, unless the rule's
+``none_as`` gives ``None`` a value. Infinities are real values: ``minutes_to_limit = inf``
+(the zone is not filling up; ``None`` means the same for those rules) clears the alert.
 
 Example:
     >>> from crowdwatch.alerts.rules import AlertRule
@@ -108,7 +109,7 @@ class AlertEngine:
         time_s = self._check_time(target, time_s)
         events: list[AlertEvent] = []
         for tracker in self._trackers_for(target):
-            value = _value_or_none(metrics.get(tracker.rule.metric))
+            value = _value_or_none(metrics.get(tracker.rule.metric), tracker.rule.none_as)
             if value is None:
                 continue
             event = self._step(tracker, target, time_s, value)
@@ -306,9 +307,9 @@ def _validated(target: str, rules: Sequence[AlertRule | Mapping]) -> list[AlertR
     return validated
 
 
-def _value_or_none(value: float | None) -> float | None:
+def _value_or_none(value: float | None, none_as: float | None) -> float | None:
     """None for a missing sample (None or NaN); infinities stay, they compare as they should."""
     if value is None:
-        return None
+        return none_as
     value = float(value)
     return None if math.isnan(value) else value

@@ -139,6 +139,10 @@ class AlertRule(BaseModel):
         latch_s, clear_latch_s, cooldown_s: defaults for levels that leave them out.
         hysteresis: default clear threshold as a fraction of the threshold's size
             (0.1: a rising 2.0 /m² alert clears below 1.8 /m²).
+        none_as: the value a ``None`` sample stands for. ``None`` (the default) makes ``None``
+            a missing sample that neither raises nor clears. ``minutes_to_limit`` rules default
+            to ``inf``: the trend measures return ``None`` when no crossing is in sight, which
+            must let a time-left alert clear. NaN is always a missing sample.
 
     Example:
         >>> rule = AlertRule(metric="density", levels={"advisory": 2.0, "warning": 3.5})
@@ -156,6 +160,14 @@ class AlertRule(BaseModel):
     clear_latch_s: float = Field(default=10.0, ge=0)
     cooldown_s: float = Field(default=60.0, ge=0)
     hysteresis: float = Field(default=0.1, ge=0, lt=1)
+    none_as: float | None = Field(default=None, allow_inf_nan=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_forecast_means_never(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("metric") == "minutes_to_limit":
+            return {"none_as": math.inf, **data}
+        return data
 
     @property
     def label(self) -> str:
@@ -192,6 +204,8 @@ class AlertRule(BaseModel):
 
     @model_validator(mode="after")
     def _check_levels(self) -> AlertRule:
+        if self.none_as is not None and math.isnan(self.none_as):
+            raise ValueError("none_as must be a number or infinity, not NaN")
         resolved = self.resolved_levels()
         way = "rising" if self.rising else "falling"
         for level in resolved:

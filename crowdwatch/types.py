@@ -1,4 +1,6 @@
-"""Plain data types shared by every stage: source -> estimator -> metrics -> alerts -> store -> console.
+"""Plain data types shared by every stage.
+
+Data flows one way: source -> estimator -> metrics -> alerts -> store -> console.
 
 Every estimator returns one :class:`Estimate`; every zone, heat map and annotator takes it
 (the same role supervision's ``Detections`` plays).

@@ -6,7 +6,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from crowdwatch.errors import EstimatorError
 from crowdwatch.types import Estimate
+
+__all__ = ["Estimator", "EstimatorError"]
 
 
 @runtime_checkable
@@ -22,7 +25,3 @@ class Estimator(Protocol):
     def estimate(self, image: np.ndarray) -> Estimate:
         """Estimate people in one BGR uint8 image of shape (H, W, 3)."""
         ...
-
-
-class EstimatorError(RuntimeError):
-    """A model could not be loaded or run; the message names the model and the problem."""

@@ -1,0 +1,11 @@
+"""Annotators: draw heat maps, zones, people and status text on frames."""
+
+from crowdwatch.annotate.draw import (
+    LEVEL_COLOURS,
+    draw_header,
+    draw_heatmap,
+    draw_points,
+    draw_zones,
+)
+
+__all__ = ["LEVEL_COLOURS", "draw_header", "draw_heatmap", "draw_points", "draw_zones"]

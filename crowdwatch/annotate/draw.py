@@ -1,0 +1,88 @@
+"""Drawing analysis results on frames: heat map, zones in their alert colours, counts, people."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from crowdwatch.heatmap.colour import overlay, smooth_for_display
+from crowdwatch.metrics.records import ZoneMetrics
+from crowdwatch.zones.zone import Zone
+
+# BGR colours per alert level: calm green, then amber, orange, red.
+LEVEL_COLOURS: dict[str, tuple[int, int, int]] = {
+    "normal": (80, 200, 80),
+    "advisory": (0, 215, 255),
+    "warning": (0, 140, 255),
+    "critical": (0, 0, 230),
+}
+
+
+def draw_heatmap(
+    frame: np.ndarray, heat: np.ndarray, opacity: float = 0.6, people_scale: float = 0.35
+) -> np.ndarray:
+    """Overlay a heat map (people per pixel) so that a lone person reads as a warm blob.
+
+    ``people_scale`` sets the colour map's top: the density of that many people packed into a
+    blob as wide as the frame's 1/40th, which keeps the scale steady from frame to frame.
+    """
+    sigma = max(frame.shape[:2]) / 80
+    smooth = smooth_for_display(heat, sigma)
+    vmax = people_scale / (2 * np.pi * sigma**2 + 1e-9)
+    return overlay(frame, smooth, vmax=vmax, max_alpha=opacity)
+
+
+def draw_zones(
+    frame: np.ndarray, zones: Sequence[Zone], metrics: Sequence[ZoneMetrics]
+) -> np.ndarray:
+    """Outline each zone in its alert colour and label it with its count (and density)."""
+    by_name = {m.zone: m for m in metrics}
+    for zone in zones:
+        record = by_name.get(zone.name)
+        level = record.level if record else "normal"
+        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["normal"])
+        thickness = 2 if level == "normal" else 4
+        cv2.polylines(frame, [np.round(zone.polygon).astype(np.int32)], True, colour, thickness)
+        if record is not None:
+            _label(frame, _zone_text(record), _label_anchor(zone.polygon), colour)
+    return frame
+
+
+def draw_points(frame: np.ndarray, points: np.ndarray, colour=(255, 255, 255)) -> np.ndarray:
+    """Mark people positions with small rings (positions only: no identities)."""
+    for x, y in np.round(points).astype(int):
+        cv2.circle(frame, (int(x), int(y)), 3, colour, 1, cv2.LINE_AA)
+    return frame
+
+
+def draw_header(frame: np.ndarray, text: str) -> np.ndarray:
+    """A dark strip along the top with a line of status text."""
+    cv2.rectangle(frame, (0, 0), (frame.shape[1], 26), (20, 20, 20), -1)
+    cv2.putText(
+        frame, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA
+    )
+    return frame
+
+
+def _zone_text(record: ZoneMetrics) -> str:
+    text = f"{record.zone}: {record.count:.1f}"
+    if record.density is not None:
+        text += f" ({record.density:.2f}/m2)"
+    if record.level != "normal":
+        text += f" {record.level.upper()}"
+    return text
+
+
+def _label_anchor(polygon: np.ndarray) -> tuple[int, int]:
+    top = polygon[np.argmin(polygon[:, 1])]
+    return int(max(top[0], 4)), int(max(top[1] - 6, 40))
+
+
+def _label(frame: np.ndarray, text: str, origin: tuple[int, int], colour) -> None:
+    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    x = min(origin[0], max(frame.shape[1] - width - 6, 0))
+    y = origin[1]
+    cv2.rectangle(frame, (x - 3, y - height - 5), (x + width + 3, y + 4), (20, 20, 20), -1)
+    cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)

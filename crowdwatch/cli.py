@@ -1,0 +1,195 @@
+"""The ``crowdwatch`` command line: analyze, count, demo, config check, eval, train.
+
+Errors a user can fix (a missing file, a dead stream, a malformed config) are printed as one line
+starting with ``error:`` and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# Quiet OpenCV's and FFmpeg's own logging before cv2 is imported anywhere: their C-level
+# warnings would bury crowdwatch's one-line error messages.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from crowdwatch.errors import CrowdwatchError  # noqa: E402
+
+app = typer.Typer(
+    help="Crowd-safety analytics: people counts, density heat maps, zones and alerts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Event configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+EstimatorOption = Annotated[
+    str | None,
+    typer.Option("--estimator", "-e", help="auto, density, ssd or yolo (overrides the config)."),
+]
+
+
+@app.command()
+def analyze(
+    source: Annotated[
+        str, typer.Argument(help="Video file, image folder, stream URL or webcam index.")
+    ],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Event YAML.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    every: Annotated[int | None, typer.Option(help="Analyse every N-th frame.", min=1)] = None,
+    fps: Annotated[float | None, typer.Option(help="Analyse at most F frames per second.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera of the config to use.")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after N analysed frames.")] = None,
+    estimator: EstimatorOption = None,
+    video: Annotated[bool, typer.Option(help="Write annotated.mp4.")] = True,
+) -> None:
+    """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
+    from crowdwatch.pipeline import AnalysisOptions
+    from crowdwatch.pipeline import analyze as run_analysis
+
+    event = _event_config(config, source, estimator)
+    options = AnalysisOptions(
+        every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
+    )
+    summary = run_analysis(source, event, out, options, camera_name=camera)
+    _print_summary(summary, out)
+
+
+@app.command()
+def count(
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+    estimator: EstimatorOption = None,
+) -> None:
+    """Estimate the number of people in each image."""
+    from crowdwatch.config import EstimatorConfig
+    from crowdwatch.estimators import make_estimator
+    from crowdwatch.sources import read_image
+
+    model = make_estimator(EstimatorConfig(kind=estimator or "auto"))
+    for path in images:
+        people = model.estimate(read_image(path)).count
+        if as_json:
+            typer.echo(json.dumps({"path": str(path), "count": round(people, 2)}))
+        else:
+            typer.echo(f"{path}: {people:.1f} people")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/demo"),
+    every: Annotated[int, typer.Option(help="Analyse every N-th frame.", min=1)] = 2,
+    estimator: EstimatorOption = None,
+) -> None:
+    """Analyse the bundled PETS 2009 sample clip with its example configuration."""
+    from crowdwatch.config import load_config
+    from crowdwatch.paths import sample_config
+    from crowdwatch.pipeline import AnalysisOptions
+    from crowdwatch.pipeline import analyze as run_analysis
+
+    event = load_config(sample_config())
+    if estimator:
+        event = event.model_copy(
+            update={"estimator": event.estimator.model_copy(update={"kind": estimator})}
+        )
+    typer.echo(f"Analysing the sample clip {event.cameras[0].source} (every {every}. frame)...")
+    options = AnalysisOptions(every=every, progress=sys.stderr.isatty())
+    summary = run_analysis(None, event, out, options)
+    _print_summary(summary, out)
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="Event YAML to validate.")],
+    offline: Annotated[bool, typer.Option(help="Do not open camera sources.")] = False,
+) -> None:
+    """Validate an event configuration and name every problem."""
+    from crowdwatch.config import check_against_frames, load_config
+
+    event = load_config(file)
+    problems = [] if offline else check_against_frames(event)
+    if problems:
+        raise CrowdwatchError(f"{file}: {len(problems)} problem(s):\n" + "\n".join(problems))
+    zones = sum(len(camera.zones) for camera in event.cameras)
+    typer.echo(f"{file}: OK ({len(event.cameras)} camera(s), {zones} zone(s))")
+
+
+@app.command("eval")
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="Dataset folder in its standard layout.")],
+    dataset: Annotated[str, typer.Option(help="shanghaitech, brt or pets.")],
+    split: Annotated[str, typer.Option(help="all, or val (our validation split).")] = "all",
+    limit: Annotated[int | None, typer.Option(help="At most N images.")] = None,
+    estimator: EstimatorOption = None,
+) -> None:
+    """Counting accuracy (MAE, MSE) and speed on an annotated dataset."""
+    from crowdwatch.config import EstimatorConfig
+    from crowdwatch.estimators import make_estimator
+    from crowdwatch.evaluation.evaluate import evaluate as run_evaluation
+
+    model = make_estimator(EstimatorConfig(kind=estimator or "auto"))
+    result = run_evaluation(dataset, path, model, split=split, limit=limit)
+    typer.echo(result.summary())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(ctx: typer.Context) -> None:
+    """Train the density model (options: see `crowdwatch train --help-train`)."""
+    from crowdwatch.training.train import main as train_main
+
+    args = ["--help" if arg == "--help-train" else arg for arg in ctx.args]
+    raise typer.Exit(train_main(args))
+
+
+def _event_config(config: Path | None, source: str, estimator: str | None):
+    from crowdwatch.config import default_config, load_config
+
+    event = load_config(config) if config else default_config(source)
+    if estimator:
+        update = {"kind": estimator}
+        event = event.model_copy(update={"estimator": event.estimator.model_copy(update=update)})
+    return event
+
+
+def _print_summary(summary, out: Path) -> None:
+    status = "done" if summary.completed else f"stopped ({summary.error})"
+    typer.echo(
+        f"{status}: {summary.frames_analysed} frames in {summary.wall_seconds:.1f} s "
+        f"({summary.analysed_fps:.1f} frames/s, {summary.estimator} estimator "
+        f"{summary.estimator_ms_per_frame:.0f} ms/frame)"
+    )
+    typer.echo(f"people: mean {summary.mean_count:.1f}, peak {summary.peak_count:.1f}")
+    for zone in summary.zones.values():
+        density = f", peak {zone.peak_density:.2f}/m2" if zone.peak_density is not None else ""
+        alerts = ", ".join(f"{n} {level}" for level, n in zone.alerts.items()) or "no alerts"
+        typer.echo(f"  zone {zone.zone}: peak {zone.peak_count:.1f} people{density}; {alerts}")
+    typer.echo(f"outputs: {out}/annotated.mp4, metrics.csv, alerts.jsonl, summary.json")
+
+
+def main() -> None:
+    """Console entry point: run the app, turning known errors into one clean line."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        app()
+    except CrowdwatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (KeyError, ValueError) as exc:
+        # Raised for bad user choices (unknown camera name, bad --fps); their text names them.
+        typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; outputs written so far are kept", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The event configuration: cameras with zones, lines and calibration; estimator; heat map.
+
+Pydantic models forbid unknown keys so that a misspelt key is reported instead of ignored.
+Each model validates what it can see alone (polygon shape, point counts); checks that need the
+frame size (a zone outside the frame) live in :mod:`crowdwatch.config.check`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+from crowdwatch.alerts.rules import AlertRule
+
+Point = tuple[float, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ZoneConfig(_Strict):
+    """A polygon of the image with its own alert rules.
+
+    Attributes:
+        name: unique within the camera.
+        polygon: three or more (x, y) image pixels, in order around the zone.
+        area_m2: walkable ground area; overrides the area computed from the camera's calibration.
+        capacity: people the zone is meant to hold, for ``occupancy`` rules.
+        alerts: the zone's rules. Empty means the literature defaults for density when the zone's
+            area is known, and no alerts otherwise.
+    """
+
+    name: str = Field(min_length=1)
+    polygon: list[Point] = Field(min_length=3)
+    area_m2: float | None = Field(default=None, gt=0)
+    capacity: int | None = Field(default=None, gt=0)
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, polygon: list[Point]) -> list[Point]:
+        shape = Polygon(polygon)
+        if not shape.is_valid:
+            raise ValueError(
+                f"polygon is self-intersecting or degenerate: {explain_validity(shape)}"
+            )
+        if shape.area <= 0:
+            raise ValueError("polygon has no area (its points are collinear or repeated)")
+        return polygon
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> ZoneConfig:
+        _require_unique([rule.label for rule in self.alerts], f"alert rules of zone {self.name!r}")
+        return self
+
+
+class LineConfig(_Strict):
+    """A counting line between two image points; ``in`` is the side to the left of start->end."""
+
+    name: str = Field(min_length=1)
+    start: Point
+    end: Point
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_length(self) -> LineConfig:
+        if self.start == self.end:
+            raise ValueError(f"line {self.name!r} has the same start and end point")
+        return self
+
+
+class CalibrationConfig(_Strict):
+    """Ground-plane calibration: image points and where they lie on the ground, in metres.
+
+    Either ``image_points`` with ``ground_points`` (four or more pairs), or ``rectangle``: the
+    four image corners of a ground rectangle ``width_m`` x ``depth_m``, in order around it.
+    """
+
+    image_points: list[Point] | None = None
+    ground_points: list[Point] | None = None
+    rectangle: list[Point] | None = None
+    width_m: float | None = Field(default=None, gt=0)
+    depth_m: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CalibrationConfig:
+        pairs = self.image_points is not None or self.ground_points is not None
+        rectangle = self.rectangle is not None
+        if pairs == rectangle:
+            raise ValueError("give either image_points + ground_points, or rectangle")
+        if pairs:
+            image, ground = self.image_points or [], self.ground_points or []
+            if len(image) != len(ground):
+                raise ValueError(
+                    f"{len(image)} image_points but {len(ground)} ground_points: they must pair up"
+                )
+            if len(image) < 4:
+                raise ValueError(f"calibration needs at least 4 point pairs, got {len(image)}")
+        elif len(self.rectangle or []) != 4 or self.width_m is None or self.depth_m is None:
+            raise ValueError("rectangle needs exactly 4 image corners, width_m and depth_m")
+        return self
+
+
+class CameraConfig(_Strict):
+    """One camera: where its frames come from and what to measure in them."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    source: str | int
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+    calibration: CalibrationConfig | None = None
+    analysis_fps: float | None = Field(default=None, gt=0)
+    frame_size: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CameraConfig:
+        _require_unique([zone.name for zone in self.zones], f"zones of camera {self.name!r}")
+        _require_unique([line.name for line in self.lines], f"lines of camera {self.name!r}")
+        return self
+
+
+class EstimatorConfig(_Strict):
+    """Which people estimator to run.
+
+    ``auto`` uses the shipped density model when it is installed and the SSD detector otherwise.
+    """
+
+    kind: Literal["auto", "density", "ssd", "yolo"] = "auto"
+    model: str | None = None
+    score_threshold: float = Field(default=0.3, gt=0, lt=1)
+    tiles: tuple[int, int] = (1, 1)
+    track: bool = False
+
+
+class HeatmapConfig(_Strict):
+    """How the live heat map accumulates and is drawn."""
+
+    half_life_s: float = Field(default=3.0, gt=0)
+    opacity: float = Field(default=0.6, ge=0, le=1)
+
+
+class WebhookConfig(_Strict):
+    """An HTTP endpoint that receives every alert event as a JSON POST."""
+
+    url: str = Field(pattern=r"^https?://")
+    timeout_s: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+
+
+class EventConfig(_Strict):
+    """Everything crowdwatch needs to watch one event."""
+
+    name: str = "event"
+    cameras: list[CameraConfig] = Field(min_length=1)
+    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
+    heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> EventConfig:
+        _require_unique([camera.name for camera in self.cameras], "camera names")
+        return self
+
+    def camera(self, name: str | None = None) -> CameraConfig:
+        """The camera called ``name``, or the only camera when ``name`` is None."""
+        if name is None:
+            if len(self.cameras) > 1:
+                names = ", ".join(c.name for c in self.cameras)
+                raise KeyError(f"the config has several cameras ({names}); choose one")
+            return self.cameras[0]
+        for camera in self.cameras:
+            if camera.name == name:
+                return camera
+        raise KeyError(f"no camera named {name!r} in the config")
+
+
+def _require_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({name for name in names if name in seen or seen.add(name)})
+    if duplicates:
+        raise ValueError(f"duplicate {what}: {', '.join(duplicates)}")

@@ -1,0 +1,51 @@
+"""People estimators: a density-map crowd counter and person detectors behind one interface.
+
+``make_estimator`` builds the one an :class:`~crowdwatch.config.EstimatorConfig` asks for. Models
+are imported lazily: the YOLO backend loads torch, which takes seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from crowdwatch.config.schema import EstimatorConfig
+from crowdwatch.estimators.base import Estimator, EstimatorError
+
+__all__ = ["Estimator", "EstimatorError", "make_estimator", "resolve_kind"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_kind(config: EstimatorConfig) -> str:
+    """The estimator ``auto`` stands for: the density model when it is installed, else SSD."""
+    if config.kind != "auto":
+        return config.kind
+    from crowdwatch.estimators.density import default_model_path
+
+    if default_model_path().is_file():
+        return "density"
+    log.warning("density model %s not found; using the SSD person detector", default_model_path())
+    return "ssd"
+
+
+def make_estimator(config: EstimatorConfig | None = None) -> Estimator:
+    """Build the estimator a config asks for (the default: the shipped density model).
+
+    Example:
+        >>> estimator = make_estimator(EstimatorConfig(kind="ssd"))  # doctest: +SKIP
+    """
+    config = config or EstimatorConfig()
+    kind = resolve_kind(config)
+    if kind == "density":
+        from crowdwatch.estimators.density import DensityEstimator
+
+        return DensityEstimator(model_path=config.model)
+    if kind == "ssd":
+        from crowdwatch.estimators.ssd import SsdPersonDetector
+
+        return SsdPersonDetector(score_threshold=config.score_threshold, tiles=config.tiles)
+    if config.model is None:
+        raise EstimatorError("the yolo estimator needs 'model': a local .pt, .onnx or .yaml file")
+    from crowdwatch.estimators.yolo import YoloEstimator
+
+    return YoloEstimator(config.model, score_threshold=config.score_threshold, track=config.track)

@@ -1,0 +1,217 @@
+"""``crowdwatch analyze``: run one camera's analysis over a source and write the output files.
+
+Outputs in the run folder: ``annotated.mp4``, ``metrics.csv``, ``alerts.jsonl``,
+``summary.json`` and ``snapshots/`` (one JPEG per alert, taken when it opened).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from crowdwatch.alerts import AlertSink, FanoutSink, JsonlAlertLog, WebhookSink
+from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.estimators import Estimator, make_estimator
+from crowdwatch.outputs import (
+    AnnotatedVideoWriter,
+    MetricsCsvWriter,
+    RunSummary,
+    save_snapshot,
+    write_json_atomically,
+)
+from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
+from crowdwatch.sources import open_source, sample_frames
+from crowdwatch.sources.video import VideoSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Which frames to analyse and what to write.
+
+    Attributes:
+        every: analyse every N-th frame.
+        fps: analyse at most this many frames per second of source time.
+        max_frames: stop after this many analysed frames (None: the whole source).
+        write_video: write ``annotated.mp4``.
+        progress: show a progress bar on stderr.
+    """
+
+    every: int | None = None
+    fps: float | None = None
+    max_frames: int | None = None
+    write_video: bool = True
+    progress: bool = True
+
+
+def analyze(
+    source: str | int | Path | None,
+    config: EventConfig,
+    out_dir: Path,
+    options: AnalysisOptions | None = None,
+    camera_name: str | None = None,
+    estimator: Estimator | None = None,
+) -> RunSummary:
+    """Analyse a video, folder, stream or webcam and write the run's files to ``out_dir``.
+
+    ``source`` overrides the camera's configured source. Whatever happens (a read error,
+    Ctrl-C), the files hold everything analysed up to that point and ``summary.json`` says whether
+    the run completed.
+
+    Example:
+        >>> from crowdwatch.config import default_config
+        >>> summary = analyze("sample_videos/pets2009_s2l1.mp4",
+        ...                   default_config("sample_videos/pets2009_s2l1.mp4"),
+        ...                   Path("out"), AnalysisOptions(max_frames=20))  # doctest: +SKIP
+    """
+    options = options or AnalysisOptions()
+    camera = config.camera(camera_name)
+    if source is not None:
+        camera = camera.model_copy(update={"source": source})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open_source(camera.source) as frames:
+        analyzer = CameraAnalyzer(
+            camera, estimator or make_estimator(config.estimator), config.heatmap
+        )
+        run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir))
+        return run.execute()
+
+
+def _alert_sink(config: EventConfig, out_dir: Path) -> AlertSink:
+    sinks: list[AlertSink] = [JsonlAlertLog(out_dir / "alerts.jsonl")]
+    sinks += [
+        WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
+        for hook in config.webhooks
+    ]
+    return FanoutSink(sinks)
+
+
+class _Run:
+    """One analysis run: the loop over frames and the files it feeds."""
+
+    def __init__(
+        self,
+        analyzer: CameraAnalyzer,
+        source: VideoSource,
+        out_dir: Path,
+        options: AnalysisOptions,
+        alerts: AlertSink,
+    ) -> None:
+        self.analyzer = analyzer
+        self.source = source
+        self.out_dir = out_dir
+        self.options = options
+        self.alerts = alerts
+        self.summary = RunSummary(
+            source=source.name,
+            camera=analyzer.camera.name,
+            estimator=analyzer.estimator.name,
+            frames_in_source=source.frame_count,
+        )
+        self.metrics = MetricsCsvWriter(out_dir / "metrics.csv")
+        video_fps = _output_fps(source.fps, options)
+        self.video = AnnotatedVideoWriter(out_dir / "annotated.mp4", video_fps)
+
+    def execute(self) -> RunSummary:
+        started = time.perf_counter()
+        estimator_ms = 0.0
+        last_time = 0.0
+        try:
+            for result in self._results():
+                estimator_ms += result.estimator_ms
+                last_time = result.frame.time_s
+                self._record(result)
+            self._emit(self.analyzer.finish(last_time), None)
+            self.summary.completed = True
+        except KeyboardInterrupt:
+            self.summary.error = "interrupted"
+            raise
+        except Exception as exc:
+            self.summary.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.summary.wall_seconds = time.perf_counter() - started
+            frames = max(self.summary.frames_analysed, 1)
+            self.summary.estimator_ms_per_frame = estimator_ms / frames
+            self._close()
+        return self.summary
+
+    def _results(self) -> Iterator[FrameResult]:
+        frames = sample_frames(self.source, every=self.options.every, fps=self.options.fps)
+        total = _expected_frames(self.source, self.options)
+        bar = tqdm(
+            total=total,
+            unit="frame",
+            disable=not self.options.progress,
+            leave=False,
+            desc="analysing",
+        )
+        try:
+            for analysed, frame in enumerate(frames):
+                if self.options.max_frames is not None and analysed >= self.options.max_frames:
+                    break
+                yield self.analyzer.process(frame)
+                bar.update(1)
+        finally:
+            bar.close()
+
+    def _record(self, result: FrameResult) -> None:
+        self.metrics.write(result.zones)
+        self.summary.add_frame(result.frame.time_s, result.estimate.count, result.zones)
+        annotated = None
+        if self.options.write_video or result.events:
+            annotated = self.analyzer.annotate(result)
+        if self.options.write_video:
+            self.video.write(annotated)
+        self._emit(result.events, annotated)
+
+    def _emit(self, events, annotated) -> None:
+        for event in events:
+            if event.kind == "opened":
+                self.summary.add_alert(event.record.zone, event.record.level)
+                if annotated is not None:
+                    path = save_snapshot(self.out_dir / "snapshots", event.record.id, annotated)
+                    relative = str(path.relative_to(self.out_dir))
+                    self.analyzer.engine.attach_snapshot(event.record.id, relative)
+                    event.record.snapshot = relative
+            self.alerts.emit(event)
+
+    def _close(self) -> None:
+        for close in (self.alerts.close, self.metrics.close, self.video.close):
+            try:
+                close()
+            except Exception:  # keep closing the others: each file holds recorded data
+                log.exception("error while closing an output of %s", self.out_dir)
+        write_json_atomically(self.out_dir / "summary.json", self.summary.to_dict())
+
+
+def _output_fps(source_fps: float, options: AnalysisOptions) -> float:
+    """Frame rate of the annotated video, so that it plays at the source's real speed."""
+    if options.fps is not None:
+        return min(options.fps, source_fps)
+    return source_fps / (options.every or 1)
+
+
+def _expected_frames(source: VideoSource, options: AnalysisOptions) -> int | None:
+    if source.frame_count is None:
+        return options.max_frames
+    expected = source.frame_count
+    if options.every:
+        expected = -(-expected // options.every)
+    if options.fps:
+        expected = int(expected / max(source.fps / options.fps, 1.0)) + 1
+    return min(expected, options.max_frames) if options.max_frames else expected
+
+
+def camera_for_source(config: EventConfig, source: str | int) -> CameraConfig:
+    """The camera whose configured source is ``source``, else the config's only camera."""
+    for camera in config.cameras:
+        if str(camera.source) == str(source):
+            return camera
+    return config.camera(None)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,9 +32,23 @@ app = typer.Typer(
 config_app = typer.Typer(help="Event configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
+
+class EstimatorKind(str, Enum):
+    """The estimators the command line can choose."""
+
+    auto = "auto"
+    density = "density"
+    ssd = "ssd"
+    yolo = "yolo"
+
+
 EstimatorOption = Annotated[
-    str | None,
+    EstimatorKind | None,
     typer.Option("--estimator", "-e", help="auto, density, ssd or yolo (overrides the config)."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Model file for the estimator (.onnx, .pt, .yaml)."),
 ]
 
 
@@ -49,13 +64,16 @@ def analyze(
     camera: Annotated[str | None, typer.Option(help="Camera of the config to use.")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N analysed frames.")] = None,
     estimator: EstimatorOption = None,
+    model: ModelOption = None,
     video: Annotated[bool, typer.Option(help="Write annotated.mp4.")] = True,
 ) -> None:
     """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
+    from crowdwatch.config import default_config, load_config
     from crowdwatch.pipeline import AnalysisOptions
     from crowdwatch.pipeline import analyze as run_analysis
 
-    event = _event_config(config, source, estimator)
+    event = load_config(config) if config else default_config(source)
+    event = _with_estimator(event, estimator, model)
     options = AnalysisOptions(
         every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
     )
@@ -68,15 +86,14 @@ def count(
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
     estimator: EstimatorOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Estimate the number of people in each image."""
-    from crowdwatch.config import EstimatorConfig
-    from crowdwatch.estimators import make_estimator
     from crowdwatch.sources import read_image
 
-    model = make_estimator(EstimatorConfig(kind=estimator or "auto"))
+    people_estimator = _estimator(estimator, model)
     for path in images:
-        people = model.estimate(read_image(path)).count
+        people = people_estimator.estimate(read_image(path)).count
         if as_json:
             typer.echo(json.dumps({"path": str(path), "count": round(people, 2)}))
         else:
@@ -95,11 +112,7 @@ def demo(
     from crowdwatch.pipeline import AnalysisOptions
     from crowdwatch.pipeline import analyze as run_analysis
 
-    event = load_config(sample_config())
-    if estimator:
-        event = event.model_copy(
-            update={"estimator": event.estimator.model_copy(update={"kind": estimator})}
-        )
+    event = _with_estimator(load_config(sample_config()), estimator, None)
     typer.echo(f"Analysing the sample clip {event.cameras[0].source} (every {every}. frame)...")
     options = AnalysisOptions(every=every, progress=sys.stderr.isatty())
     summary = run_analysis(None, event, out, options)
@@ -129,14 +142,12 @@ def evaluate(
     split: Annotated[str, typer.Option(help="all, or val (our validation split).")] = "all",
     limit: Annotated[int | None, typer.Option(help="At most N images.")] = None,
     estimator: EstimatorOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Counting accuracy (MAE, MSE) and speed on an annotated dataset."""
-    from crowdwatch.config import EstimatorConfig
-    from crowdwatch.estimators import make_estimator
     from crowdwatch.evaluation.evaluate import evaluate as run_evaluation
 
-    model = make_estimator(EstimatorConfig(kind=estimator or "auto"))
-    result = run_evaluation(dataset, path, model, split=split, limit=limit)
+    result = run_evaluation(dataset, path, _estimator(estimator, model), split=split, limit=limit)
     typer.echo(result.summary())
 
 
@@ -149,14 +160,25 @@ def train(ctx: typer.Context) -> None:
     raise typer.Exit(train_main(args))
 
 
-def _event_config(config: Path | None, source: str, estimator: str | None):
-    from crowdwatch.config import default_config, load_config
+def _with_estimator(event, kind: EstimatorKind | None, model: Path | None):
+    """The event config with the command line's estimator choice applied."""
+    update: dict[str, object] = {}
+    if kind:
+        update["kind"] = kind.value
+    if model:
+        update["model"] = str(model)
+    if not update:
+        return event
+    estimator = event.estimator.model_validate({**event.estimator.model_dump(), **update})
+    return event.model_copy(update={"estimator": estimator})
 
-    event = load_config(config) if config else default_config(source)
-    if estimator:
-        update = {"kind": estimator}
-        event = event.model_copy(update={"estimator": event.estimator.model_copy(update=update)})
-    return event
+
+def _estimator(kind: EstimatorKind | None, model: Path | None):
+    from crowdwatch.config import EstimatorConfig
+    from crowdwatch.estimators import make_estimator
+
+    chosen = kind.value if kind else "auto"
+    return make_estimator(EstimatorConfig(kind=chosen, model=str(model) if model else None))
 
 
 def _print_summary(summary, out: Path) -> None:
@@ -176,11 +198,19 @@ def _print_summary(summary, out: Path) -> None:
 
 def main() -> None:
     """Console entry point: run the app, turning known errors into one clean line."""
+    from pydantic import ValidationError
+
+    from crowdwatch.config.load import describe_validation_errors
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         app()
     except CrowdwatchError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:
+        problems = "; ".join(line.removeprefix("- ") for line in describe_validation_errors(exc))
+        typer.echo(f"error: {problems}", err=True)
         sys.exit(2)
     except (KeyError, ValueError) as exc:
         # Raised for bad user choices (unknown camera name, bad --fps); their text names them.

@@ -1,0 +1,31 @@
+# crowdwatch: `make demo` sets up and analyses the bundled clip; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+# Everything installs from pyproject.toml; torch/torchvision are pinned to the releases these
+# offline machines carry (see README, "Installation").
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/crowdwatch demo --out out/demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/pets_counts.py
+
+clean:
+	rm -rf out .pytest_cache

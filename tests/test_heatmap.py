@@ -1,0 +1,62 @@
+"""Density images and the live heat map's build-up and fading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdwatch.annotate import draw_heatmap
+from crowdwatch.heatmap import LiveHeatmap, overlay, splat_points
+
+
+def test_each_person_has_mass_one_even_at_the_border() -> None:
+    points = np.array([[50.0, 40.0], [0.0, 0.0], [99.0, 79.0], [300.0, 10.0]])
+    density = splat_points(points, (80, 100), np.array([3.0, 5.0, 8.0, 2.0]))
+    assert density.dtype == np.float32
+    assert float(density.sum()) == pytest.approx(4.0, abs=1e-4)
+    window = density[20:60, 30:70]
+    assert np.unravel_index(np.argmax(window), window.shape) == (20, 20)  # peak at (50, 40)
+    assert float(density[10, 99]) == pytest.approx(1.0)  # far outside: kept on the nearest pixel
+
+
+def test_heat_fades_by_half_each_half_life_and_never_blinks_off() -> None:
+    heat = LiveHeatmap(half_life_s=2.0)
+    person = splat_points(np.array([[20.0, 20.0]]), (40, 40), 3.0)
+    for step in range(50):  # someone stands still for 10 s at 5 frames/s
+        heat.update(person, step * 0.2)
+    standing = float(heat.value.sum())
+    assert standing == pytest.approx(1.0, rel=0.01)
+    empty = np.zeros_like(person)
+    after_one_empty_frame = float(heat.update(empty, 10.0).sum())
+    assert after_one_empty_frame == pytest.approx(standing * 0.5 ** (0.2 / 2.0), rel=1e-4)
+    for step in range(1, 11):
+        heat.update(empty, 10.0 + step * 0.2)
+    assert float(heat.value.sum()) == pytest.approx(standing * 0.5 ** (2.2 / 2.0), rel=1e-3)
+
+
+def test_fading_does_not_depend_on_the_analysis_rate() -> None:
+    person = np.ones((4, 4), np.float32)
+    results = []
+    for fps in (2, 10):
+        heat = LiveHeatmap(half_life_s=3.0)
+        heat.update(person, 0.0)
+        for step in range(1, 6 * fps + 1):
+            heat.update(np.zeros_like(person), step / fps)
+        results.append(float(heat.value[0, 0]))
+    assert results[0] == pytest.approx(0.25, rel=1e-4) and results[1] == pytest.approx(
+        0.25, rel=1e-4
+    )
+
+
+def test_half_life_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="half-life"):
+        LiveHeatmap(0)
+
+
+def test_overlay_leaves_empty_areas_untouched(clip_frames) -> None:
+    frame = clip_frames[0]
+    density = splat_points(np.array([[400.0, 300.0]]), frame.shape[:2], 10.0)
+    shown = draw_heatmap(frame, density)
+    assert np.array_equal(shown[:100, :100], frame[:100, :100])
+    assert np.abs(shown[290:310, 390:410].astype(int) - frame[290:310, 390:410]).mean() > 10
+    assert overlay(frame, np.zeros(frame.shape[:2], np.float32), vmax=1.0).shape == frame.shape

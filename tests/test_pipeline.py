@@ -1,0 +1,66 @@
+"""The analysis pipeline through its Python API, including a run that fails halfway."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crowdwatch.config import EstimatorConfig, load_config, parse_config
+from crowdwatch.estimators import make_estimator
+from crowdwatch.paths import sample_config, sample_video
+from crowdwatch.pipeline import AnalysisOptions, CameraAnalyzer, analyze
+from crowdwatch.sources import open_source, sample_frames
+from crowdwatch.types import Estimate
+
+
+class FailsAfter:
+    """The real SSD detector, made to fail at a given frame (a crashed model or GPU)."""
+
+    name = "ssd"
+
+    def __init__(self, frames: int) -> None:
+        self._inner = make_estimator(EstimatorConfig(kind="ssd"))
+        self._left = frames
+
+    def estimate(self, image: np.ndarray) -> Estimate:
+        if self._left == 0:
+            raise RuntimeError("model crashed")
+        self._left -= 1
+        return self._inner.estimate(image)
+
+
+def test_a_failing_run_keeps_everything_it_recorded(tmp_path: Path) -> None:
+    config = parse_config({
+        "cameras": [{
+            "name": "plaza", "source": str(sample_video()),
+            "zones": [{"name": "all", "polygon": [[0, 0], [768, 0], [768, 576], [0, 576]],
+                       "alerts": [{"metric": "count", "latch_s": 0.2, "levels": {"warning": 1}}]}],
+        }]
+    })  # fmt: skip
+    with pytest.raises(RuntimeError, match="model crashed"):
+        analyze(None, config, tmp_path, AnalysisOptions(progress=False), estimator=FailsAfter(12))
+    with (tmp_path / "metrics.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 12
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["completed"] is False and "model crashed" in summary["error"]
+    assert summary["frames_analysed"] == 12
+    # The alert open at the crash is written with its time so far, marked open.
+    [alert] = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert alert["open"] is True and alert["level"] == "warning"
+
+
+def test_camera_analyzer_measures_calibrated_zones() -> None:
+    camera = load_config(sample_config()).camera()
+    analyzer = CameraAnalyzer(camera, make_estimator(EstimatorConfig(kind="ssd")))
+    with open_source(camera.source) as source:
+        results = [analyzer.process(frame) for frame in sample_frames(source, every=50)]
+    road = [next(z for z in result.zones if z.zone == "road") for result in results]
+    assert all(z.area_m2 == pytest.approx(road[0].area_m2) for z in road)
+    assert all(z.density == pytest.approx(z.count / z.area_m2) for z in road)
+    assert max(z.count for z in road) >= 3
+    image = analyzer.annotate(results[-1])
+    assert image.shape == (576, 768, 3) and image.dtype == np.uint8

@@ -184,11 +184,12 @@ def crossings_between(
     after = np.asarray(current_points, np.float64).reshape(-1, 2)
     if before.shape != after.shape:
         raise ValueError(f"point arrays differ in shape: {before.shape} and {after.shape}")
-    side_before, side_after = line.side_of(before), line.side_of(after)
-    changed = (side_before * side_after < 0) | ((side_before == 0) != (side_after == 0))
-    cuts = changed & _step_meets_segment(before, after, line)
-    positive = int(np.sum(cuts & (side_after > side_before)))
-    negative = int(np.sum(cuts & (side_after < side_before)))
+    # A point exactly on the line counts as the negative side, so touching it and moving on
+    # counts once, not twice.
+    was_positive, is_positive = line.side_of(before) > 0, line.side_of(after) > 0
+    cuts = (was_positive != is_positive) & _step_meets_segment(before, after, line)
+    positive = int(np.sum(cuts & is_positive))
+    negative = int(np.sum(cuts & was_positive))
     return positive, negative
 
 
@@ -231,10 +232,11 @@ def _step_meets_segment(before: np.ndarray, after: np.ndarray, line: CountingLin
     start = np.asarray(line.start, np.float64)
     direction = np.asarray(line.end, np.float64) - start
     step = after - before
-    denominator = step[:, 0] * direction[1] - step[:, 1] * direction[0]
-    offset = start - before
+    offset = before - start
+    # before + t * step = start + s * direction  =>  s = (offset x step) / (direction x step)
+    denominator = direction[0] * step[:, 1] - direction[1] * step[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        along_line = (step[:, 0] * offset[:, 1] - step[:, 1] * offset[:, 0]) / denominator
+        along_line = (offset[:, 0] * step[:, 1] - offset[:, 1] * step[:, 0]) / denominator
     return (denominator != 0) & (along_line >= 0) & (along_line <= 1)
 
 

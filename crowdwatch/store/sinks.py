@@ -1,0 +1,130 @@
+"""Feeding the store from analysis: an alert sink and a metrics writer.
+
+Analysis works in stream seconds (video time for files); the store in wall-clock epoch seconds.
+A :class:`WallClock` maps one to the other: for a recorded file, the run's start time plus the
+video time; for the live engine, whose frames already carry epoch times, an offset of zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from crowdwatch.alerts.records import AlertEvent, AlertRecord
+from crowdwatch.store.records import MetricSample
+from crowdwatch.store.sql import SqlStore
+
+_ALERT_TIMES = ("start_s", "opened_s", "end_s", "closed_s", "acknowledged_s")
+# Fields of a metrics record that identify it rather than measure something.
+_IDENTITY_FIELDS = {"camera", "zone", "line", "target", "frame_index", "time_s", "level", "kind"}
+
+
+@dataclass(frozen=True)
+class WallClock:
+    """``wall = offset + stream seconds``.
+
+    Example:
+        >>> WallClock(1_700_000_000.0).wall(2.5)
+        1700000002.5
+    """
+
+    offset: float = 0.0
+
+    @classmethod
+    def starting_now(cls) -> WallClock:
+        """Video time 0 is now (for analysing a recording as if it were live)."""
+        return cls(time.time())
+
+    def wall(self, stream_s: float) -> float:
+        """Wall time of a stream time."""
+        return self.offset + stream_s
+
+
+def alert_at_wall_time(record: AlertRecord, clock: WallClock) -> AlertRecord:
+    """A copy of an alert with every time moved from stream to wall time."""
+    shifted = record.copy()
+    for name in _ALERT_TIMES:
+        value = getattr(shifted, name)
+        if value is not None:
+            setattr(shifted, name, clock.wall(value))
+    return shifted
+
+
+def metric_sample(record: Any, clock: WallClock) -> MetricSample:
+    """A store sample from any metrics record of the pipeline (``ZoneMetrics`` or a line's).
+
+    The record needs ``camera``, ``time_s`` and ``zone`` (or ``line``, which makes a sample of
+    kind ``line``); each of its other numeric fields becomes a value.
+    """
+    fields = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
+    target = fields.get("zone") if "zone" in fields else fields.get("line")
+    if not fields.get("camera") or not target or fields.get("time_s") is None:
+        raise ValueError(
+            f"cannot store metrics record without camera, zone/line and time: {record!r}"
+        )
+    values = {
+        name: _number(value)
+        for name, value in fields.items()
+        if name not in _IDENTITY_FIELDS
+        and (value is None or isinstance(value, (int, float)))
+        and not isinstance(value, bool)
+    }
+    return MetricSample(
+        camera=fields["camera"],
+        zone=target,
+        time=clock.wall(float(fields["time_s"])),
+        values=values,
+        kind=fields.get("kind") or ("zone" if "zone" in fields else "line"),
+        frame_index=fields.get("frame_index"),
+        level=str(fields.get("level") or "normal"),
+    )
+
+
+class StoreAlertSink:
+    """An :class:`~crowdwatch.alerts.AlertSink` that upserts every alert event into a store.
+
+    Example:
+        >>> from crowdwatch.store import open_store
+        >>> sink = StoreAlertSink(open_store(":memory:"), WallClock(1e9))
+        >>> sink.close()
+    """
+
+    def __init__(self, store: SqlStore, clock: WallClock | None = None, close_store: bool = False):
+        self.store = store
+        self.clock = clock or WallClock()
+        self.close_store = close_store
+
+    def emit(self, event: AlertEvent) -> None:
+        """Write the alert's state after the event (opened, closed or acknowledged)."""
+        self.store.upsert_alert(alert_at_wall_time(event.record, self.clock))
+
+    def close(self) -> None:
+        """Close the store if this sink owns it."""
+        if self.close_store:
+            self.store.close()
+
+
+class StoreMetricsWriter:
+    """Writes each analysed frame's metrics records to a store, one transaction per frame."""
+
+    def __init__(self, store: SqlStore, clock: WallClock | None = None) -> None:
+        self.store = store
+        self.clock = clock or WallClock()
+
+    def write(self, records: Iterable[Any]) -> int:
+        """Store one frame's records (zones and lines); returns how many."""
+        return self.store.write_metrics([metric_sample(r, self.clock) for r in records])
+
+    def close(self) -> None:
+        """Nothing to flush: every frame is committed when written."""
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -66,6 +66,10 @@ def analyze(
     estimator: EstimatorOption = None,
     model: ModelOption = None,
     video: Annotated[bool, typer.Option(help="Write annotated.mp4.")] = True,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Also write metrics, alerts and health to this store (path or URL)."),
+    ] = None,
 ) -> None:
     """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
     from crowdwatch.config import default_config, load_config
@@ -77,7 +81,7 @@ def analyze(
     options = AnalysisOptions(
         every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
     )
-    summary = run_analysis(source, event, out, options, camera_name=camera)
+    summary = run_analysis(source, event, out, options, camera_name=camera, store=store)
     _print_summary(summary, out)
 
 
@@ -105,6 +109,10 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/demo"),
     every: Annotated[int, typer.Option(help="Analyse every N-th frame.", min=1)] = 2,
     estimator: EstimatorOption = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store to fill for the console (default: OUT/crowdwatch.db, fresh)."),
+    ] = None,
 ) -> None:
     """Analyse the bundled PETS 2009 sample clip with its example configuration."""
     from crowdwatch.config import load_config
@@ -115,8 +123,15 @@ def demo(
     event = _with_estimator(load_config(sample_config()), estimator, None)
     typer.echo(f"Analysing the sample clip {event.cameras[0].source} (every {every}. frame)...")
     options = AnalysisOptions(every=every, progress=sys.stderr.isatty())
-    summary = run_analysis(None, event, out, options)
+    if store is None:
+        store = str(out / "crowdwatch.db")
+        for stale in (
+            out / name for name in ("crowdwatch.db", "crowdwatch.db-wal", "crowdwatch.db-shm")
+        ):
+            stale.unlink(missing_ok=True)  # a fresh demo store each time
+    summary = run_analysis(None, event, out, options, store=store)
     _print_summary(summary, out)
+    typer.echo(f"store: {store}")
 
 
 @config_app.command("check")

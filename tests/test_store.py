@@ -229,3 +229,28 @@ def test_committed_writes_survive_a_process_that_never_closes(tmp_path: Path) ->
 @pytest.fixture
 def sample_config_path() -> Path:
     return Path(__file__).resolve().parents[1] / "sample_videos" / "pets2009_s2l1.yaml"
+
+
+def test_analyze_fills_a_store_the_console_can_read(tmp_path: Path, sample_clip: Path) -> None:
+    from crowdwatch.pipeline import AnalysisOptions, analyze
+
+    config = load_config(sample_clip.with_suffix(".yaml"))
+    # A low count threshold so that the real clip raises an alert with a snapshot.
+    data = config.model_dump(mode="json")
+    data["cameras"][0]["zones"][0]["alerts"] = [
+        {"metric": "count", "latch_s": 0.5, "levels": {"advisory": 1}}
+    ]
+    config = type(config).model_validate(data)
+    out = tmp_path / "run"
+    options = AnalysisOptions(every=4, max_frames=30, write_video=False, progress=False)
+    summary = analyze(None, config, out, options, store=out / "crowdwatch.db")
+    store = open_store(out / "crowdwatch.db")
+    samples = store.metrics("plaza")
+    assert len(samples) == summary.frames_analysed * 2
+    assert {s.zone for s in store.latest_metrics("plaza")} == {"road", "crossing"}
+    (health,) = store.health()
+    assert health.state == "stopped" and health.analysed_frames == summary.frames_analysed
+    (alert,) = store.alerts(camera="plaza", zone="road")
+    assert (out / alert.snapshot).is_file()  # relative to the store's folder
+    assert samples[0].time <= alert.opened <= samples[-1].time
+    assert store.latest_config().config["cameras"][0]["name"] == "plaza"

@@ -27,6 +27,7 @@ from crowdwatch.outputs import (
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
+from crowdwatch.store.feed import StoreFeed
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,14 @@ def analyze(
     options: AnalysisOptions | None = None,
     camera_name: str | None = None,
     estimator: Estimator | None = None,
+    store: str | Path | None = None,
 ) -> RunSummary:
     """Analyse a video, folder, stream or webcam and write the run's files to ``out_dir``.
 
     ``source`` overrides the camera's configured source. Whatever happens (a read error,
     Ctrl-C), the files hold everything analysed up to that point and ``summary.json`` says whether
-    the run completed.
+    the run completed. With ``store`` (a path or URL, see :func:`crowdwatch.store.open_store`)
+    metrics, alerts and camera health also go to that store, video time 0 being the run's start.
 
     Example:
         >>> from crowdwatch.config import default_config
@@ -79,12 +82,14 @@ def analyze(
         analyzer = CameraAnalyzer(
             camera, estimator or make_estimator(config.estimator), config.heatmap
         )
-        run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir))
+        feed = StoreFeed.open(store, config, camera, out_dir) if store else None
+        sinks = [feed.alerts] if feed else []
+        run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir, sinks), feed)
         return run.execute()
 
 
-def _alert_sink(config: EventConfig, out_dir: Path) -> AlertSink:
-    sinks: list[AlertSink] = [JsonlAlertLog(out_dir / "alerts.jsonl")]
+def _alert_sink(config: EventConfig, out_dir: Path, extra: list[AlertSink]) -> AlertSink:
+    sinks: list[AlertSink] = [JsonlAlertLog(out_dir / "alerts.jsonl"), *extra]
     sinks += [
         WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
         for hook in config.webhooks
@@ -102,8 +107,10 @@ class _Run:
         out_dir: Path,
         options: AnalysisOptions,
         alerts: AlertSink,
+        feed: StoreFeed | None = None,
     ) -> None:
         self.analyzer = analyzer
+        self.feed = feed
         self.source = source
         self.out_dir = out_dir
         self.options = options
@@ -163,6 +170,8 @@ class _Run:
 
     def _record(self, result: FrameResult) -> None:
         self.metrics.write(result.zones)
+        if self.feed is not None:
+            self.feed.write(result)
         self.summary.add_frame(result.frame.time_s, result.estimate.count, result.zones)
         annotated = None
         if self.options.write_video or result.events:
@@ -183,7 +192,10 @@ class _Run:
             self.alerts.emit(event)
 
     def _close(self) -> None:
-        for close in (self.alerts.close, self.metrics.close, self.video.close):
+        closers = [self.alerts.close, self.metrics.close, self.video.close]
+        if self.feed is not None:
+            closers.append(lambda: self.feed.close(self.summary))
+        for close in closers:
             try:
                 close()
             except Exception:  # keep closing the others: each file holds recorded data

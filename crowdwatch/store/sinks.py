@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from crowdwatch.alerts.records import AlertEvent, AlertRecord
@@ -93,14 +95,28 @@ class StoreAlertSink:
         >>> sink.close()
     """
 
-    def __init__(self, store: SqlStore, clock: WallClock | None = None, close_store: bool = False):
+    def __init__(
+        self,
+        store: SqlStore,
+        clock: WallClock | None = None,
+        close_store: bool = False,
+        snapshot_folder: str | os.PathLike[str] | None = None,
+    ):
         self.store = store
         self.clock = clock or WallClock()
         self.close_store = close_store
+        self.snapshot_prefix = _snapshot_prefix(store, snapshot_folder)
 
     def emit(self, event: AlertEvent) -> None:
-        """Write the alert's state after the event (opened, closed or acknowledged)."""
-        self.store.upsert_alert(alert_at_wall_time(event.record, self.clock))
+        """Write the alert's state after the event (opened, closed or acknowledged).
+
+        A relative snapshot path (relative to ``snapshot_folder``) is stored relative to the
+        store's folder (absolute for PostgreSQL), so the console can find the file.
+        """
+        record = alert_at_wall_time(event.record, self.clock)
+        if record.snapshot and self.snapshot_prefix and not os.path.isabs(record.snapshot):
+            record.snapshot = os.path.join(self.snapshot_prefix, record.snapshot)
+        self.store.upsert_alert(record)
 
     def close(self) -> None:
         """Close the store if this sink owns it."""
@@ -121,6 +137,13 @@ class StoreMetricsWriter:
 
     def close(self) -> None:
         """Nothing to flush: every frame is committed when written."""
+
+
+def _snapshot_prefix(store: SqlStore, folder: str | os.PathLike[str] | None) -> str | None:
+    if folder is None:
+        return None
+    folder = Path(folder).resolve()
+    return str(folder) if store.folder is None else os.path.relpath(folder, store.folder)
 
 
 def _number(value: Any) -> float | None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from crowdwatch.store.diff import diff
@@ -146,6 +147,14 @@ class SqlStore:
         self._create_schema()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of a SQLite store's file (relative paths in the store start there);
+        None for PostgreSQL and in-memory stores."""
+        if self.dialect is not SQLITE or ":memory:" in self.url:
+            return None
+        return Path(self.url.removeprefix("sqlite:///")).resolve().parent
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crowdwatch.estimators.base import EstimatorError
+from crowdwatch.errors import EstimatorError
 from crowdwatch.types import Estimate
 
 MODEL_FILE = "crowd_density.onnx"

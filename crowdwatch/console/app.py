@@ -1,0 +1,92 @@
+"""The console's entry: open the store, log the user in, and route to the pages.
+
+``streamlit run app.py -- --store PATH`` (or ``crowdwatch console --store PATH``). Without
+``--store`` the console opens ``$CROWDWATCH_STORE``, else the demo's ``out/demo/crowdwatch.db``.
+``?page=alerts`` (live, camera, alerts, setup, review) opens a page directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from crowdwatch.console.context import ConsoleContext, build_context, log_out, shared_store
+from crowdwatch.console.data import store_target
+from crowdwatch.console.pages import alerts, camera, live, review, setup
+from crowdwatch.store import StoreError
+
+# url path -> (title, icon, renderer)
+PAGES: dict[str, tuple[str, str, Callable[[ConsoleContext], None]]] = {
+    "live": ("Live wall", ":material/grid_view:", live.render),
+    "camera": ("Camera", ":material/videocam:", camera.render),
+    "alerts": ("Alerts", ":material/notifications_active:", alerts.render),
+    "setup": ("Setup", ":material/tune:", setup.render),
+    "review": ("Review", ":material/history:", review.render),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one script pass of the console (Streamlit calls this on every interaction)."""
+    st.set_page_config(
+        page_title="crowdwatch console", page_icon=":material/groups:", layout="wide"
+    )
+    target = store_target(sys.argv[1:] if argv is None else argv, os.environ)
+    if _missing_file(target):
+        st.title("crowdwatch console")
+        st.warning(
+            f"No store at `{target}`. Fill one with `crowdwatch demo` (writes "
+            "`out/demo/crowdwatch.db`) or run the engine with `--store`, then reload."
+        )
+        return
+    try:
+        store = shared_store(target)
+    except StoreError as error:
+        st.error(f"Cannot open the store: {error}")
+        return
+    ctx = build_context(store)
+    if ctx is None:
+        return
+    _sidebar(ctx, target)
+    requested = st.query_params.get("page", "live")
+    pages = [
+        st.Page(
+            _bound(render, ctx, key),
+            title=title,
+            icon=icon,
+            url_path=key,
+            default=(key == requested if requested in PAGES else key == "live"),
+        )  # fmt: skip
+        for key, (title, icon, render) in PAGES.items()
+    ]
+    st.navigation(pages).run()
+
+
+def _bound(render: Callable[[ConsoleContext], None], ctx: ConsoleContext, key: str):
+    def page() -> None:
+        render(ctx)
+
+    page.__name__ = f"page_{key}"
+    return page
+
+
+def _sidebar(ctx: ConsoleContext, target: str) -> None:
+    with st.sidebar:
+        if ctx.user.authenticated:
+            st.caption(f"Logged in as **{ctx.user.name}** ({ctx.user.role})")
+            if st.button("Log out", key="logout"):
+                log_out()
+                st.rerun()
+        else:
+            st.caption("Open console: no users configured.")
+        st.caption(f"Store: `{target}`")
+
+
+def _missing_file(target: str) -> bool:
+    """True for a plain SQLite path that does not exist (opening it would create it empty)."""
+    if "://" in target or target == ":memory:":
+        return False
+    return not Path(target).expanduser().exists()

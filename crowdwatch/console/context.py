@@ -1,0 +1,111 @@
+"""The console's per-session context: the shared store, who is logged in, and the permission
+checks every changing action goes through (refusals are written to the audit log)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from crowdwatch.config.schema import EventConfig
+from crowdwatch.console.auth import (
+    OPEN_ACCESS,
+    AccessDenied,
+    ConsoleUser,
+    require_change_right,
+    verify_password,
+)
+from crowdwatch.console.data import camera_names, event_config, recording_root
+from crowdwatch.store import SqlStore, open_store
+
+_USER_KEY = "console_user"
+
+
+@dataclass
+class ConsoleContext:
+    """What every page needs: the store, the user, the recording folder, the latest config."""
+
+    store: SqlStore
+    user: ConsoleUser
+    root: Path
+    config: EventConfig | None
+    cameras: list[str]
+
+    def attempt(self, action: str, target: str) -> bool:
+        """True when the user may make this change; otherwise show and log the refusal."""
+        try:
+            require_change_right(self.user, action)
+        except AccessDenied as refusal:
+            self.store.log_action(
+                self.user.name or "anonymous", "denied", target, {"attempted": action}
+            )
+            st.error(f"Refused: {refusal}. Ask an operator.")
+            return False
+        return True
+
+    def actor(self, typed_name: str = "") -> str:
+        """The name to log an action under: the logged-in user, else the name they typed."""
+        return self.user.name if self.user.authenticated else typed_name.strip()
+
+
+@st.cache_resource(show_spinner=False)
+def shared_store(target: str) -> SqlStore:
+    """One store connection per server process, shared by every operator's session (the store
+    serialises its own transactions)."""
+    return open_store(target)
+
+
+def build_context(store: SqlStore) -> ConsoleContext | None:
+    """The session's context, or None while a login is still needed (the form is shown)."""
+    user = session_user(store)
+    if user is None:
+        return None
+    config = event_config(store)
+    return ConsoleContext(store, user, recording_root(store), config, camera_names(store, config))
+
+
+def session_user(store: SqlStore) -> ConsoleUser | None:
+    """The logged-in user; everybody acts as an operator when the store names no users."""
+    if not store.users():
+        return OPEN_ACCESS
+    user = st.session_state.get(_USER_KEY)
+    if user is not None:
+        return user
+    _login_form(store)
+    return None
+
+
+def log_in(store: SqlStore, name: str, password: str) -> ConsoleUser:
+    """Check a name and password against the store's users; failures are audit-logged.
+
+    Raises:
+        AccessDenied: unknown user or wrong password (the message does not say which).
+    """
+    record = store.user(name.strip())
+    if record is None or not password or not verify_password(password, record.password_hash):
+        store.log_action(name.strip() or "anonymous", "login_failed", "console")
+        raise AccessDenied("unknown user or wrong password")
+    store.log_action(record.name, "login", "console", {"role": record.role})
+    return ConsoleUser(record.name, record.role)
+
+
+def log_out() -> None:
+    """Forget the session's user (the login form shows on the next run)."""
+    st.session_state.pop(_USER_KEY, None)
+
+
+def _login_form(store: SqlStore) -> None:
+    st.title("crowdwatch console")
+    with st.form("login"):
+        name = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if not submitted:
+        return
+    try:
+        st.session_state[_USER_KEY] = log_in(store, name, password)
+    except AccessDenied as failure:
+        st.error(f"Login refused: {failure}.")
+        return
+    st.rerun()

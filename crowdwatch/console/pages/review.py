@@ -1,0 +1,251 @@
+"""Review: replay a camera's recording over a time range with its alerts on a timeline, jump to
+an alert, re-run the alert rules with other thresholds, and export a report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pandas as pd
+import streamlit as st
+
+from crowdwatch.config.schema import CameraConfig
+from crowdwatch.console.charts import (
+    METRIC_TITLES,
+    alerts_table,
+    metric_columns,
+    replayed_table,
+    samples_table,
+    timeline_chart,
+    trend_chart,
+    trend_table,
+)
+from crowdwatch.console.context import ConsoleContext
+from crowdwatch.console.data import (
+    latest_alert_snapshot,
+    latest_picture,
+    picture_of,
+    recording_at,
+    resolve_path,
+)
+from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
+from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
+from crowdwatch.console.widgets import show_picture, threshold_sliders
+from crowdwatch.store import MetricSample, StoredAlert
+
+_CHARTED = ("count", "density", "occupancy", "flow_rate")
+_POSITION = "review-position"
+
+
+def render(ctx: ConsoleContext) -> None:
+    """The Review page (times on its sliders are naive UTC datetimes)."""
+    st.title("Review")
+    if not ctx.cameras:
+        st.info("Nothing recorded yet.")
+        return
+    wanted = st.query_params.get("camera")
+    index = ctx.cameras.index(wanted) if wanted in ctx.cameras else 0
+    camera = st.selectbox("Camera", ctx.cameras, index=index, key="review-camera")
+    bounds = recorded_span(ctx, camera)
+    if bounds is None:
+        st.info(f"No metrics recorded for {camera}.")
+        return
+    start, end = _range_picker(bounds)
+    samples = ctx.store.metrics(camera, start=start, end=end)
+    alerts = ctx.store.alerts(camera=camera, start=start, end=end)
+    table, alert_rows = samples_table(samples), alerts_table(alerts, now=end)
+    position = _scrubber(start, end, alerts)
+    st.altair_chart(
+        timeline_chart(alert_rows, _ts(start), _ts(end), cursor=_ts(position)), width="stretch"
+    )
+    _replay(ctx, camera, position)
+    _trends(table, alert_rows)
+    whatif, note = _what_if(ctx, camera, samples, alert_rows)
+    _export(ctx, camera, start, end, table, alert_rows, whatif, note)
+
+
+def recorded_span(ctx: ConsoleContext, camera: str) -> tuple[float, float] | None:
+    """First and last sample times recorded for the camera, or None."""
+    first = ctx.store.metrics(camera, limit=1)
+    latest = ctx.store.latest_metrics(camera)
+    if not first or not latest:
+        return None
+    return first[0].time, max(sample.time for sample in latest)
+
+
+def _range_picker(bounds: tuple[float, float]) -> tuple[float, float]:
+    low, high = (_datetime(value) for value in bounds)
+    if high - low < dt.timedelta(seconds=2):
+        return bounds
+    chosen = st.slider(
+        "Time range (UTC)", min_value=low, max_value=high, value=(low, high),
+        step=dt.timedelta(seconds=1), format="HH:mm:ss", key="review-range",
+    )  # fmt: skip
+    return _epoch(chosen[0]), _epoch(chosen[1])
+
+
+def _scrubber(start: float, end: float, alerts: list[StoredAlert]) -> float:
+    low, high = _datetime(start), _datetime(end)
+    current = st.session_state.get(_POSITION)
+    if current is None or not low <= current <= high:
+        st.session_state[_POSITION] = low
+    if alerts:
+        choice, jump = st.columns([4, 1], vertical_alignment="bottom")
+        ordered = sorted(alerts, key=lambda alert: alert.start)
+        picked = choice.selectbox(
+            "Alerts in this range",
+            ordered,
+            format_func=lambda a: f"{_clock(a.start)} {a.zone} {a.rule} {a.level.upper()}",
+            key="review-alert",
+        )
+        jump.button(
+            "Jump to alert",
+            key="review-jump",
+            on_click=_jump,
+            args=(_datetime(min(max(picked.start, start), end)),),
+        )
+    position = st.slider(
+        "Position", min_value=low, max_value=high, step=dt.timedelta(seconds=1),
+        format="HH:mm:ss", key=_POSITION,
+    )  # fmt: skip
+    return _epoch(position)
+
+
+def _jump(position: dt.datetime) -> None:
+    st.session_state[_POSITION] = position
+
+
+def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
+    segments = ctx.store.recordings(camera, kind="segment")
+    segment = recording_at(segments, position)
+    picture, caption = None, ""
+    if segment is not None and segment.start <= position <= segment.end:
+        picture = picture_of(segment, ctx.root, position)
+        caption = f"recording at {_clock(position)} UTC"
+    if picture is None:
+        snapshot = latest_alert_snapshot(ctx.store, camera, ctx.root, before=position)
+        if snapshot is not None:
+            picture, caption = snapshot[0], f"alert snapshot from {_clock(snapshot[1])} UTC"
+    if picture is None:
+        latest = latest_picture(ctx.store, camera, ctx.root)
+        if latest is not None:
+            picture, caption = latest[0], f"nothing recorded here; latest from {_clock(latest[1])}"
+    show_picture(picture, caption, max_width=1280)
+    if segment is not None:
+        with st.expander("Play the recording from here"):
+            offset = int(max(position - segment.start, 0))
+            st.video(str(resolve_path(ctx.root, segment.path)), start_time=offset)
+
+
+def _trends(table: pd.DataFrame, alerts: pd.DataFrame) -> None:
+    if table.empty:
+        st.info("No metrics in this range.")
+        return
+    for metric in [m for m in metric_columns(table) if m in _CHARTED]:
+        st.markdown(f"**{METRIC_TITLES.get(metric, metric).capitalize()}**")
+        st.altair_chart(trend_chart(trend_table(table, metric), metric, alerts), width="stretch")
+
+
+def _what_if(
+    ctx: ConsoleContext, camera: str, samples: list[MetricSample], recorded: pd.DataFrame
+) -> tuple[pd.DataFrame | None, str]:
+    st.subheader("What if the thresholds had been different?")
+    config = _camera_config(ctx, camera)
+    if config is None:
+        st.caption("The store holds no configuration for this camera.")
+        return None, ""
+    rules = camera_rules(config, samples)
+    if not rules:
+        st.caption("This camera's zones have no alert rules.")
+        return None, ""
+    changed, notes = {}, []
+    for target, target_rules in rules.items():
+        st.markdown(f"**{target}**")
+        edited = []
+        for index, rule in enumerate(target_rules):
+            original, thresholds = threshold_sliders(rule, f"whatif-{target}-{index}")
+            try:
+                edited.append(with_thresholds(original, thresholds))
+            except ValueError as problem:
+                st.error(f"{target} {rule.label}: {problem}")
+                edited.append(original)
+            notes += [
+                f"{target} {rule.label} {level} {value:g}" for level, value in thresholds.items()
+            ]
+        changed[target] = edited
+    replayed = replayed_table(replay_samples(changed, samples))
+    summary = f"{len(replayed)} alert(s) would have fired; {len(recorded)} were recorded."
+    (st.warning if len(replayed) > len(recorded) else st.info)(summary)
+    if not replayed.empty:
+        start, end = replayed["start"].min(), replayed["end"].max()
+        st.altair_chart(timeline_chart(replayed, start, end), width="stretch")
+        st.dataframe(
+            replayed[["start", "end", "zone", "rule", "level", "peak"]],
+            hide_index=True,
+            column_config={
+                "start": st.column_config.DatetimeColumn(format="HH:mm:ss"),
+                "end": st.column_config.DatetimeColumn(format="HH:mm:ss"),
+            },
+        )
+    return replayed, "Thresholds: " + "; ".join(notes)
+
+
+def _export(
+    ctx: ConsoleContext,
+    camera: str,
+    start: float,
+    end: float,
+    table: pd.DataFrame,
+    alerts: pd.DataFrame,
+    whatif: pd.DataFrame | None,
+    note: str,
+) -> None:
+    st.subheader("Export")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(start))
+    metrics_column, alerts_column, report_column = st.columns(3)
+    metrics_column.download_button(
+        "Metrics CSV", samples_csv(table), f"{camera}-{stamp}-metrics.csv", "text/csv",
+        key="export-metrics",
+    )  # fmt: skip
+    alerts_column.download_button(
+        "Alerts CSV", alerts_csv(alerts), f"{camera}-{stamp}-alerts.csv", "text/csv",
+        key="export-alerts",
+    )  # fmt: skip
+    report = ReviewReport(
+        title=f"{ctx.config.name if ctx.config else 'crowdwatch'}: {camera}",
+        camera=camera,
+        start=start,
+        end=end,
+        samples=table,
+        alerts=alerts,
+        whatif=whatif,
+        whatif_note=note,
+        generated_by=ctx.user.name,
+    )
+    report_column.download_button(
+        "Printable report (HTML)", lambda: render_report_html(report),
+        f"{camera}-{stamp}-report.html", "text/html", key="export-report",
+    )  # fmt: skip
+
+
+def _camera_config(ctx: ConsoleContext, camera: str) -> CameraConfig | None:
+    if ctx.config is None:
+        return None
+    return next((c for c in ctx.config.cameras if c.name == camera), None)
+
+
+def _datetime(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(round(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
+
+
+def _epoch(moment: dt.datetime) -> float:
+    """Epoch seconds of a naive UTC datetime (the sliders' values)."""
+    return moment.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def _ts(epoch: float) -> pd.Timestamp:
+    return pd.Timestamp(epoch, unit="s", tz="UTC")
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))

@@ -211,6 +211,59 @@ def _print_summary(summary, out: Path) -> None:
     typer.echo(f"outputs: {out}/annotated.mp4, metrics.csv, alerts.jsonl, summary.json")
 
 
+@app.command()
+def console(
+    store: Annotated[
+        str, typer.Option(help="Store to open (path or URL); `crowdwatch demo` fills the default.")
+    ] = "out/demo/crowdwatch.db",
+    port: Annotated[int, typer.Option(help="Port to serve the console on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+) -> None:
+    """Open the operator console (Streamlit) on a store: live wall, alerts, setup, review."""
+    import subprocess
+
+    from crowdwatch.console import streamlit_app
+
+    command = [
+        sys.executable, "-m", "streamlit", "run", streamlit_app.__file__,
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--", "--store", store,
+    ]  # fmt: skip
+    typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")
+    try:
+        raise typer.Exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("user")
+def console_user(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="operator (may change things) or viewer.")] = "operator",
+    store: Annotated[str, typer.Option(help="Store (path or URL).")] = "out/demo/crowdwatch.db",
+    remove: Annotated[bool, typer.Option("--remove", help="Delete the user.")] = False,
+) -> None:
+    """Add a console user (asks for the password; only its hash is stored), or remove one.
+
+    Once a store has users, the console asks everybody to log in.
+    """
+    from crowdwatch.console.auth import check_role, hash_password
+    from crowdwatch.store import open_store
+
+    with open_store(store) as opened:
+        if remove:
+            opened.remove_user(name)
+            opened.log_action("cli", "user_removed", f"user:{name}")
+            typer.echo(f"removed user {name}")
+            return
+        check_role(role)
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        opened.set_user(name, role, hash_password(password))
+        opened.log_action("cli", "user_set", f"user:{name}", {"role": role})
+    typer.echo(f"user {name} ({role}) saved in {store}")
+
+
 def main() -> None:
     """Console entry point: run the app, turning known errors into one clean line."""
     from pydantic import ValidationError

@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from crowdwatch.errors import CrowdwatchError
 
@@ -337,12 +338,13 @@ def _as_points(values: ArrayLike, what: str) -> np.ndarray:
 
 
 def _check_distinct(points: np.ndarray, what: str, unit: str) -> None:
-    for i, j in itertools.combinations(range(len(points)), 2):
-        if np.linalg.norm(points[i] - points[j]) <= _DUPLICATE_TOLERANCE:
-            raise CalibrationError(
-                f"{what} {i} and {j} are the same point ({points[i][0]:g}, {points[i][1]:g}) "
-                f"{unit}; every calibration point must be distinct"
-            )
+    pairs = cKDTree(points).query_pairs(_DUPLICATE_TOLERANCE, output_type="ndarray")
+    if len(pairs):
+        i, j = sorted(int(k) for k in pairs[0])
+        raise CalibrationError(
+            f"{what} {i} and {j} are the same point ({points[i][0]:g}, {points[i][1]:g}) "
+            f"{unit}; every calibration point must be distinct"
+        )
 
 
 def _is_collinear(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
@@ -359,18 +361,28 @@ def _check_general_position(points: np.ndarray, what: str) -> None:
         raise CalibrationError(
             f"all {what} lie on one line; a ground plane needs points spread in two directions"
         )
-    for quad in itertools.combinations(range(len(points)), 4):
+    # Among many points, a well-spread dozen holds a non-degenerate four if any do.
+    candidates = points if len(points) <= 12 else points[_spread_indices(points, 12)]
+    for quad in itertools.combinations(range(len(candidates)), 4):
         if not any(
-            _is_collinear(points[a], points[b], points[c])
+            _is_collinear(candidates[a], candidates[b], candidates[c])
             for a, b, c in itertools.combinations(quad, 3)
         ):
             return
-        if len(points) > 12:  # enough tries: a full search would be slow and almost never helps
-            break
     raise CalibrationError(
         f"{what}: no four points with three of them off a common line; "
         "three or more collinear points leave the homography undetermined"
     )
+
+
+def _spread_indices(points: np.ndarray, count: int) -> np.ndarray:
+    """Farthest-point sampling: ``count`` indices of points spread over the set."""
+    chosen = [0]
+    distance = np.linalg.norm(points - points[0], axis=1)
+    while len(chosen) < count:
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.linalg.norm(points - points[chosen[-1]], axis=1))
+    return np.array(chosen)
 
 
 def _check_bounds(

@@ -11,9 +11,10 @@ from crowdwatch.motion.optical_flow import (
     DenseFlow,
     FlowStream,
     crowd_flow,
+    crowd_velocity,
     ground_velocity,
 )
-from crowdwatch.motion.pressure import crowd_pressure_map, zone_pressure
+from crowdwatch.motion.pressure import crowd_pressure_map, zone_mean_speed, zone_pressure
 from crowdwatch.motion.stall import StallState, detect_stalled_flow
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "crossings_between",
     "crowd_flow",
     "crowd_pressure_map",
+    "crowd_velocity",
     "detect_stalled_flow",
     "ground_velocity",
     "line_flow",
+    "zone_mean_speed",
     "zone_pressure",
 ]

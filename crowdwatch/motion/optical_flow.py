@@ -189,3 +189,17 @@ def _project(calibration: GroundCalibration, xs: np.ndarray, ys: np.ndarray) -> 
     gx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / w
     gy = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / w
     return np.stack([gx, gy], axis=-1)
+
+
+def crowd_velocity(
+    flow: np.ndarray,
+    calibration: GroundCalibration,
+    dt_s: float,
+    sigma_px: float = 6.0,
+    min_motion_px: float = DEFAULT_MIN_MOTION_PX,
+) -> np.ndarray:
+    """The crowd's ground velocity (H, W, 2) in m/s: :func:`crowd_flow` through the homography.
+
+    This is the velocity field crowd pressure and zone speeds are computed from.
+    """
+    return ground_velocity(crowd_flow(flow, sigma_px, min_motion_px), calibration, dt_s)

@@ -70,3 +70,21 @@ def zone_pressure(
     mean = (weights[:, None] * v).sum(axis=0) / weights.sum()
     variance = float((weights * ((v - mean) ** 2).sum(axis=1)).sum() / weights.sum())
     return float(density_m2) * variance
+
+
+def zone_mean_speed(velocity: np.ndarray, people: np.ndarray, mask: np.ndarray) -> float:
+    """People-weighted mean ground speed (m/s) in a zone; 0 when the zone holds no one.
+
+    With ``velocity`` from ``crowd_velocity``: a dense zone whose speed falls towards 0 while
+    people keep arriving is a stalling crowd.
+    """
+    if mask.shape != people.shape or velocity.shape[:2] != people.shape:
+        raise ValueError(
+            f"shapes differ: velocity {velocity.shape}, people {people.shape}, mask {mask.shape}"
+        )
+    valid = mask & np.all(np.isfinite(velocity), axis=-1) & (people > 0)
+    weights = people[valid].astype(np.float64)
+    if weights.sum() <= 0:
+        return 0.0
+    speeds = np.hypot(velocity[valid][:, 0], velocity[valid][:, 1])
+    return float((weights * speeds).sum() / weights.sum())

@@ -53,7 +53,8 @@ def _open_sqlite(path: str) -> SqlStore:
         connection.execute("PRAGMA busy_timeout=30000")
     except sqlite3.Error as error:
         raise StoreError(f"cannot open SQLite store {path}: {error}") from error
-    return SqlStore(connection, SQLITE, f"sqlite:///{path}")
+    absolute = path if path == ":memory:" else str(Path(path).expanduser().resolve())
+    return SqlStore(connection, SQLITE, f"sqlite:///{path}", target=absolute)
 
 
 def _open_postgres(url: str) -> SqlStore:
@@ -67,7 +68,7 @@ def _open_postgres(url: str) -> SqlStore:
         connection = psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as error:
         raise StoreError(f"cannot connect to PostgreSQL store {_redact(url)}: {error}") from error
-    return SqlStore(connection, POSTGRES, _redact(url))
+    return SqlStore(connection, POSTGRES, _redact(url), target=url)
 
 
 def _redact(url: str) -> str:

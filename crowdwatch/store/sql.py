@@ -139,14 +139,21 @@ class SqlStore:
         >>> store.close()
     """
 
-    def __init__(self, connection: Any, dialect: Dialect, url: str) -> None:
+    def __init__(
+        self, connection: Any, dialect: Dialect, url: str, target: str | None = None
+    ) -> None:
         self._connection = connection
         self.dialect = dialect
         self.url = url
+        self._target = target or url
         self._lock = threading.RLock()
         self._create_schema()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def url_for_workers(self) -> str:
+        """What another process opens to reach this store (with credentials: never log it)."""
+        return self._target
 
     @property
     def folder(self) -> Path | None:
@@ -428,15 +435,15 @@ class SqlStore:
         return [CameraEvent(*row) for row in rows]
 
     def gaps(self, camera: str, start: float | None = None, end: float | None = None) -> list[Gap]:
-        """Spans in which a camera was not live (reconnecting, stalled, failed), from its
-        state history; the last one has ``end=None`` if it is still going on."""
+        """Spans in which a camera was not live (reconnecting, stalled, failed) until it came
+        back or was stopped, from its state history; ``end=None`` while still going on."""
         gaps: list[Gap] = []
         opened: CameraEvent | None = None
         for event in self.camera_events(camera):
             down = event.state in ("reconnecting", "stalled", "failed")
             if down and opened is None:
                 opened = event
-            elif event.state == "live" and opened is not None:
+            elif event.state in ("live", "stopped") and opened is not None:
                 gaps.append(Gap(camera, opened.time, event.time, opened.state))
                 opened = None
         if opened is not None:

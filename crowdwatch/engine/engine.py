@@ -1,0 +1,253 @@
+"""``crowdwatch run``: every camera of an event at once, for hours, into the store.
+
+Each camera runs in its own :class:`~crowdwatch.engine.worker.CameraWorker` (a thread here, or
+a Ray actor on a cluster with ``ray_address``). The engine starts them, applies configuration
+changes while they run, restarts a camera that failed, prunes old data, and stops everything
+cleanly on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
+from crowdwatch.engine.worker import CameraWorker, LockedEstimator, WorkerOptions
+from crowdwatch.estimators import Estimator, make_estimator
+from crowdwatch.store.records import CameraHealth, Retention
+from crowdwatch.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine runs.
+
+    Attributes:
+        worker: options of every camera worker (rate, stall time, capture, recording).
+        reload_every_s: how often the config file and the store are checked for changes.
+        restart_failed_after_s: a camera whose worker failed is restarted after this long.
+        retention: how long the store keeps data; pruned hourly (None: never).
+        ray_address: run camera workers as Ray actors on this cluster (``auto``, ``local``
+            or ``HOST:PORT``); the store must then be reachable from every node (PostgreSQL).
+    """
+
+    worker: WorkerOptions = field(default_factory=WorkerOptions)
+    reload_every_s: float = 2.0
+    restart_failed_after_s: float = 10.0
+    retention: Retention | None = field(default_factory=Retention)
+    prune_every_s: float = 3600.0
+    ray_address: str | None = None
+
+
+class Worker(Protocol):
+    """What the engine needs of a camera worker, local or remote."""
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self) -> Worker: ...
+
+    def stop(self, timeout_s: float = 15.0) -> None: ...
+
+    def apply(self, camera: CameraConfig) -> None: ...
+
+    def health(self) -> CameraHealth: ...
+
+    def is_alive(self) -> bool: ...
+
+
+class Engine:
+    """Runs every camera of an event.
+
+    Example:
+        >>> engine = Engine(load_config("event.yaml"), open_store("crowdwatch.db"),
+        ...                 config_path=Path("event.yaml"))  # doctest: +SKIP
+        >>> engine.run()  # until Ctrl-C / SIGTERM  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: EventConfig,
+        store: SqlStore,
+        options: EngineOptions | None = None,
+        config_path: Path | None = None,
+        estimator: Estimator | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.options = options or EngineOptions()
+        self.watcher = ConfigWatcher(store, config_path)
+        self.workers: dict[str, Worker] = {}
+        self._estimator = estimator
+        self._stop = threading.Event()
+        self._failed_since: dict[str, float] = {}
+        self._last_prune = -float("inf")
+        self._make_worker = self._worker_factory()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        """Save the starting config as a version and start every camera; returns self."""
+        self.watcher.initial(self.config)
+        self.store.log_action("engine", "start", "engine", {"cameras": self._camera_names()})
+        for camera in self.config.cameras:
+            self._start_camera(camera)
+        return self
+
+    def run(self, duration_s: float | None = None, on_tick: Callable[[Engine], None] | None = None):
+        """Start, then supervise until stopped (signal, :meth:`request_stop` or ``duration_s``)."""
+        self._install_signal_handlers()
+        self.start()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            while not self._stop.wait(self.options.reload_every_s):
+                self.tick()
+                if on_tick is not None:
+                    on_tick(self)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        finally:
+            self.stop()
+
+    def tick(self) -> None:
+        """One round of supervision: config changes, failed cameras, retention."""
+        try:
+            update = self.watcher.poll()
+            if update is not None:
+                self.apply(update)
+        except Exception:
+            log.exception("checking for configuration changes failed")
+        self._restart_failed()
+        self._prune()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (thread- and signal-safe)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop every camera (closing open alerts and recordings)."""
+        self._stop.set()
+        workers, self.workers = list(self.workers.values()), {}
+        for worker in workers:
+            try:
+                worker.stop()
+            except Exception:
+                log.exception("stopping camera %s failed", worker.name)
+        try:
+            self.store.log_action("engine", "stop", "engine", {})
+        except Exception:
+            log.exception("cannot write the engine's stop to the store")
+
+    def status(self) -> list[CameraHealth]:
+        """Every camera's health now."""
+        return [worker.health() for worker in self.workers.values()]
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def apply(self, update: ConfigUpdate) -> None:
+        """Apply a new configuration: start added cameras, stop removed ones, hand changed
+        zones, lines, thresholds, rates and sources to the running cameras."""
+        new = update.config
+        if new.estimator != self.config.estimator or new.heatmap != self.config.heatmap:
+            log.warning("estimator and heat-map changes take effect at the next engine start")
+        old_cameras = {camera.name: camera for camera in self.config.cameras}
+        new_cameras = {camera.name: camera for camera in new.cameras}
+        for name in old_cameras.keys() - new_cameras.keys():
+            worker = self.workers.pop(name, None)
+            if worker is not None:
+                worker.stop()
+        for name, camera in new_cameras.items():
+            if name not in self.workers:
+                self._start_camera(camera)
+            elif camera != old_cameras.get(name):
+                self.workers[name].apply(camera)
+        self.config = new
+        log.info("applied configuration version %d by %s", update.version, update.author)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _start_camera(self, camera: CameraConfig) -> None:
+        self.workers[camera.name] = self._make_worker(camera).start()
+
+    def _worker_factory(self) -> Callable[[CameraConfig], Worker]:
+        if self.options.ray_address:
+            from crowdwatch.engine.distributed import RayWorkerFactory
+
+            return RayWorkerFactory(
+                self.options.ray_address, self.store.url_for_workers(), self.config, self.options
+            )
+        shared: list[Estimator] = []
+
+        def local_worker(camera: CameraConfig) -> Worker:
+            if not shared:
+                shared.append(
+                    LockedEstimator(self._estimator or make_estimator(self.config.estimator))
+                )
+            return CameraWorker(
+                camera, shared[0], self.store, self.config.heatmap, self.options.worker
+            )
+
+        return local_worker
+
+    def _restart_failed(self) -> None:
+        now = time.monotonic()
+        for name, worker in list(self.workers.items()):
+            if worker.is_alive():
+                self._failed_since.pop(name, None)
+                continue
+            since = self._failed_since.setdefault(name, now)
+            if now - since >= self.options.restart_failed_after_s and not self._stop.is_set():
+                log.warning("restarting camera %s after a failure", name)
+                self._failed_since.pop(name, None)
+                camera = next(c for c in self.config.cameras if c.name == name)
+                self._start_camera(camera)
+
+    def _prune(self) -> None:
+        retention = self.options.retention
+        now = time.monotonic()
+        if retention is None or now - self._last_prune < self.options.prune_every_s:
+            return
+        self._last_prune = now
+        try:
+            deleted = self.store.prune(retention)
+            if any(deleted.values()):
+                log.info("retention: deleted %s", deleted)
+        except Exception:
+            log.exception("pruning old data failed")
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: self.request_stop())
+
+    def _camera_names(self) -> list[str]:
+        return [camera.name for camera in self.config.cameras]
+
+
+def run_engine(
+    config_path: Path,
+    store_target: str,
+    options: EngineOptions | None = None,
+    duration_s: float | None = None,
+    on_tick: Callable[[Engine], None] | None = None,
+) -> None:
+    """Load the config, open the store and run the engine until stopped."""
+    from crowdwatch.config import load_config
+    from crowdwatch.store import open_store
+
+    config = load_config(config_path)
+    store = open_store(store_target)
+    try:
+        Engine(config, store, options, config_path=config_path).run(duration_s, on_tick)
+    finally:
+        store.close()

@@ -1,0 +1,287 @@
+"""Recording: one camera's analysed frames as video segments, plus heat-map snapshots.
+
+Files live under ``root/<camera>/`` and are indexed in the store by time, so replay finds them
+by camera and time range. A segment is written as ``*.partial.mp4`` and renamed when complete,
+with its frames' times in a ``.times.json`` beside it; a crash loses at most the open segment.
+
+A disk quota (bytes per camera) is kept by deleting the oldest files (or, with
+``on_full="stop"``, by stopping recording); either way the camera's analysis goes on and the
+problem is reported in :attr:`CameraRecorder.error`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from crowdwatch.recording.privacy import blur_people
+from crowdwatch.store.records import RecordingEntry
+from crowdwatch.store.sql import SqlStore
+from crowdwatch.types import Estimate
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial.mp4"
+SNAPSHOT_MAX_WIDTH = 320
+
+
+@dataclass(frozen=True)
+class RecordingOptions:
+    """What and how much to record.
+
+    Attributes:
+        root: folder of the recordings (a folder per camera inside).
+        segment_s: length of one video segment.
+        fps: frame rate written into the segments (the analysis rate; replay uses real times).
+        snapshot_every_s: how often the heat map is saved.
+        quota_bytes: disk space one camera's recordings may take (None: no limit).
+        min_free_bytes: stop writing when the disk has less free space than this.
+        on_full: ``delete_oldest`` (a ring buffer) or ``stop`` when the quota is reached.
+        privacy_blur: pixelate people in the recorded video.
+        max_width: frames wider than this are scaled down before recording.
+    """
+
+    root: Path
+    segment_s: float = 60.0
+    fps: float = 2.0
+    snapshot_every_s: float = 10.0
+    quota_bytes: int | None = 2 * 1024**3
+    min_free_bytes: int = 200 * 1024**2
+    on_full: Literal["delete_oldest", "stop"] = "delete_oldest"
+    privacy_blur: bool = False
+    max_width: int = 1280
+
+
+class _Segment:
+    """One video segment being written."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], start: float) -> None:
+        self.final_path = path
+        self.partial_path = path.with_name(path.stem + PARTIAL_SUFFIX)
+        self.start = start
+        self.times: list[float] = []
+        self.writer = cv2.VideoWriter(
+            str(self.partial_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size
+        )
+        if not self.writer.isOpened():
+            raise OSError(f"cannot write video segment {self.partial_path}")
+        self.size = size
+
+    def write(self, image: np.ndarray, when: float) -> None:
+        self.writer.write(image)
+        self.times.append(when)
+
+    def finish(self) -> int:
+        """Close, write the frame times, rename into place; returns bytes on disk."""
+        self.writer.release()
+        times_path = times_path_of(self.final_path)
+        temporary = times_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.times), encoding="utf-8")
+        os.replace(temporary, times_path)
+        os.replace(self.partial_path, self.final_path)
+        return self.final_path.stat().st_size + times_path.stat().st_size
+
+
+def times_path_of(segment: Path) -> Path:
+    """The file holding a segment's frame times."""
+    return segment.with_suffix(".times.json")
+
+
+class CameraRecorder:
+    """Records one camera. Call :meth:`add` with each analysed frame, :meth:`close` at the end.
+
+    Never raises from :meth:`add`: a recording problem (disk full, quota, a writer error) stops
+    or limits recording, is logged, and is kept in :attr:`error` for the camera's health.
+
+    Example:
+        >>> options = RecordingOptions(Path("rec"))
+        >>> recorder = CameraRecorder("gate", options, store)  # doctest: +SKIP
+        >>> recorder.add(frame.image, time.time(), result.heat, result.estimate)  # doctest: +SKIP
+    """
+
+    def __init__(self, camera: str, options: RecordingOptions, store: SqlStore) -> None:
+        self.camera = camera
+        self.options = options
+        self.store = store
+        self.folder = Path(options.root) / camera
+        self.error: str | None = None
+        self.enabled = True
+        self._segment: _Segment | None = None
+        self._last_snapshot = -float("inf")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._clean_partial_files()
+
+    def add(
+        self,
+        image: np.ndarray,
+        when: float,
+        heat: np.ndarray | None = None,
+        estimate: Estimate | None = None,
+    ) -> None:
+        """Record one frame taken at wall time ``when`` (and the heat map, when one is due)."""
+        if not self.enabled:
+            return
+        try:
+            if self.options.privacy_blur and estimate is not None:
+                image = blur_people(image, estimate)
+            self._write_frame(_fit_width(image, self.options.max_width), when)
+            if heat is not None and when - self._last_snapshot >= self.options.snapshot_every_s:
+                self._save_snapshot(heat, when)
+        except OSError as error:
+            self._stop_recording(f"recording failed: {error}")
+
+    def close(self) -> None:
+        """Finish the open segment."""
+        try:
+            self._finish_segment()
+        except OSError as error:
+            self._stop_recording(f"recording failed at close: {error}")
+
+    # -- segments ------------------------------------------------------------------------------
+
+    def _write_frame(self, image: np.ndarray, when: float) -> None:
+        size = (image.shape[1], image.shape[0])
+        segment = self._segment
+        if segment is not None and (
+            when - segment.start >= self.options.segment_s or segment.size != size
+        ):
+            self._finish_segment()
+            segment = None
+        if segment is None:
+            self._check_space()
+            if not self.enabled:
+                return
+            segment = _Segment(self._path_for(when, ".mp4"), self.options.fps, size, when)
+            self._segment = segment
+        segment.write(image, when)
+
+    def _finish_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is None or not segment.times:
+            return
+        size = segment.finish()
+        self.store.add_recording(
+            RecordingEntry(
+                self.camera,
+                "segment",
+                segment.start,
+                segment.times[-1],
+                self._relative(segment.final_path),
+                size,
+            )
+        )
+        self._keep_quota()
+
+    # -- heat-map snapshots --------------------------------------------------------------------
+
+    def _save_snapshot(self, heat: np.ndarray, when: float) -> None:
+        self._last_snapshot = when
+        path = self._path_for(when, ".heat.npz")
+        small = shrink_heat(heat, SNAPSHOT_MAX_WIDTH)
+        temporary = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(temporary, heat=small.astype(np.float16), shape=np.array(heat.shape))
+        os.replace(temporary, path)
+        self.store.add_recording(
+            RecordingEntry(
+                self.camera, "snapshot", when, when, self._relative(path), path.stat().st_size
+            )
+        )
+
+    # -- space ---------------------------------------------------------------------------------
+
+    def _check_space(self) -> None:
+        free = shutil.disk_usage(self.folder).free
+        if free < self.options.min_free_bytes:
+            self._stop_recording(
+                f"disk almost full ({free // 1024**2} MiB free at {self.folder}): recording stopped"
+            )
+            return
+        self._keep_quota()
+
+    def _keep_quota(self) -> None:
+        quota = self.options.quota_bytes
+        if quota is None:
+            return
+        used = self.store.recorded_bytes(self.camera)
+        if used <= quota:
+            return
+        if self.options.on_full == "stop":
+            self._stop_recording(
+                f"recording quota full ({used} of {quota} bytes): recording stopped"
+            )
+            return
+        self.error = f"recording quota reached ({quota} bytes): deleting the oldest recordings"
+        for entry in self.store.recordings(self.camera):
+            if used <= quota:
+                break
+            self._delete(entry)
+            used -= entry.bytes
+        log.info("%s: %s", self.camera, self.error)
+
+    def _delete(self, entry: RecordingEntry) -> None:
+        path = self.resolve(entry.path)
+        for file in (path, times_path_of(path)) if entry.kind == "segment" else (path,):
+            file.unlink(missing_ok=True)
+        self.store.remove_recording(entry.path)
+
+    def _stop_recording(self, reason: str) -> None:
+        self.enabled = False
+        self.error = reason
+        log.error("%s: %s", self.camera, reason)
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.writer.release()
+            segment.partial_path.unlink(missing_ok=True)
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _path_for(self, when: float, suffix: str) -> Path:
+        stamp = datetime.fromtimestamp(when, timezone.utc)
+        folder = self.folder / stamp.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{stamp.strftime('%H%M%S')}-{int(when * 1000) % 1000:03d}{suffix}"
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.options.root).as_posix()
+
+    def resolve(self, stored_path: str) -> Path:
+        """The file of an index entry."""
+        return Path(self.options.root) / stored_path
+
+    def _clean_partial_files(self) -> None:
+        """Segments left open by a crash cannot be decoded (no index at their end): drop them."""
+        for partial in self.folder.rglob(f"*{PARTIAL_SUFFIX}"):
+            log.warning("%s: removing a segment a crash left unfinished: %s", self.camera, partial)
+            partial.unlink(missing_ok=True)
+
+
+def shrink_heat(heat: np.ndarray, max_width: int) -> np.ndarray:
+    """The heat map at most ``max_width`` wide, keeping its total (people are not lost).
+
+    Example:
+        >>> float(shrink_heat(np.full((100, 400), 0.01, np.float32), 200).sum())
+        400.0
+    """
+    height, width = heat.shape[:2]
+    if width <= max_width:
+        return heat.astype(np.float32)
+    new_size = (max_width, max(1, round(height * max_width / width)))
+    small = cv2.resize(heat.astype(np.float32), new_size, interpolation=cv2.INTER_AREA)
+    return small * ((width * height) / (new_size[0] * new_size[1]))
+
+
+def _fit_width(image: np.ndarray, max_width: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    if width <= max_width:
+        return image
+    size = (max_width, round(height * max_width / width) // 2 * 2)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

@@ -264,6 +264,113 @@ def console_user(
     typer.echo(f"user {name} ({role}) saved in {store}")
 
 
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Event YAML with the cameras to watch.")],
+    store: Annotated[
+        str, typer.Option(help="Store (path or postgresql:// URL).")
+    ] = "crowdwatch.db",
+    record: Annotated[
+        Path | None, typer.Option(help="Record video segments and heat maps into this folder.")
+    ] = None,
+    fps: Annotated[
+        float, typer.Option(help="Analysis rate of cameras without analysis_fps.", min=0.01)
+    ] = 2.0,
+    segment_s: Annotated[float, typer.Option(help="Length of a recorded segment.")] = 60.0,
+    quota_gb: Annotated[float, typer.Option(help="Recording disk quota per camera (GB).")] = 2.0,
+    privacy_blur: Annotated[
+        bool, typer.Option("--privacy-blur", help="Pixelate people in recordings.")
+    ] = False,
+    keep_days: Annotated[
+        float | None, typer.Option(help="Keep metrics and camera history this many days.")
+    ] = 30.0,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="Run cameras as Ray actors on this cluster (HOST:PORT, auto)."),
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    status_every: Annotated[
+        float, typer.Option(help="Print every camera's state this often (0: never).")
+    ] = 10.0,
+) -> None:
+    """Watch every camera of an event live, into the store, until Ctrl-C or SIGTERM."""
+    import time as clock
+
+    from crowdwatch.engine import EngineOptions, WorkerOptions, run_engine
+    from crowdwatch.recording import RecordingOptions
+    from crowdwatch.store import Retention
+
+    recording = None
+    if record is not None:
+        recording = RecordingOptions(
+            root=record,
+            segment_s=segment_s,
+            fps=fps,
+            quota_bytes=int(quota_gb * 1024**3),
+            privacy_blur=privacy_blur,
+        )
+    retention = Retention(metrics_days=keep_days, health_days=keep_days) if keep_days else None
+    options = EngineOptions(
+        worker=WorkerOptions(default_fps=fps, recording=recording),
+        retention=retention,
+        ray_address=ray,
+    )
+    last_print = [0.0]
+
+    def print_status(engine) -> None:
+        if status_every <= 0 or clock.monotonic() - last_print[0] < status_every:
+            return
+        last_print[0] = clock.monotonic()
+        for health in engine.status():
+            typer.echo(_health_line(health))
+
+    typer.echo(f"watching {config} into {store}; Ctrl-C stops")
+    run_engine(config, store, options, duration_s=duration, on_tick=print_status)
+    typer.echo("stopped")
+
+
+@app.command()
+def replay(
+    camera: Annotated[str, typer.Argument(help="Camera to replay.")],
+    start: Annotated[str, typer.Option(help="From: epoch seconds, ISO time (UTC) or -10m.")],
+    end: Annotated[str, typer.Option(help="To: epoch seconds, ISO time (UTC) or -0s.")] = "-0s",
+    store: Annotated[str, typer.Option(help="Store (path or URL).")] = "crowdwatch.db",
+    recordings: Annotated[
+        Path, typer.Option(help="Recording folder given to `crowdwatch run --record`.")
+    ] = Path("recordings"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Video to write.")] = Path("replay.mp4"),
+) -> None:
+    """Replay a camera's recording for a time range with its heat maps, metrics and alerts."""
+    from crowdwatch.recording import Replay
+    from crowdwatch.recording.render import parse_time, render_replay
+    from crowdwatch.store import open_store
+
+    first, last = parse_time(start), parse_time(end)
+    with open_store(store) as opened:
+        session = Replay(opened, recordings, camera, first, last)
+        overview = session.overview
+        typer.echo(
+            f"{camera}: {len(overview.segments)} segment(s), {len(overview.snapshots)} heat "
+            f"map(s), {len(overview.metrics)} metric sample(s), {len(overview.alerts)} alert(s)"
+        )
+        summary = render_replay(session, out)
+    for problem in session.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if not summary.frames:
+        raise CrowdwatchError(f"no recorded frames of {camera} between {start} and {end}")
+    typer.echo(f"wrote {out}: {summary.frames} frames, {summary.alerts} alert(s) in view")
+
+
+def _health_line(health) -> str:
+    rate = f"{health.analysis_fps:.1f}/{health.target_fps or 0:.1f} fps"
+    line = (
+        f"  {health.camera:<16} {health.state:<12} {rate:<14} "
+        f"analysed {health.analysed_frames}, skipped {health.skipped_frames}, "
+        f"reconnects {health.reconnects}"
+    )
+    return line + (f"  ({health.error})" if health.error else "")
+
+
 def main() -> None:
     """Console entry point: run the app, turning known errors into one clean line."""
     from pydantic import ValidationError

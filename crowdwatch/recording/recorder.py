@@ -268,7 +268,7 @@ def shrink_heat(heat: np.ndarray, max_width: int) -> np.ndarray:
     """The heat map at most ``max_width`` wide, keeping its total (people are not lost).
 
     Example:
-        >>> float(shrink_heat(np.full((100, 400), 0.01, np.float32), 200).sum())
+        >>> round(float(shrink_heat(np.full((100, 400), 0.01, np.float32), 200).sum()), 3)
         400.0
     """
     height, width = heat.shape[:2]

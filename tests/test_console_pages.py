@@ -1,0 +1,330 @@
+"""The operator console's pages under ``streamlit.testing`` against a real store.
+
+The store is filled by a short real analysis of the bundled PETS clip (SSD detector, 60 frames)
+written through the store's own feed, as the live engine does mid-event: alerts still open, an
+annotated video segment and a heat-map snapshot indexed as recordings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crowdwatch.config import load_config
+from crowdwatch.config.schema import EstimatorConfig
+from crowdwatch.console.auth import hash_password
+from crowdwatch.estimators import make_estimator
+from crowdwatch.outputs import AnnotatedVideoWriter, save_snapshot
+from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.sources import open_source, sample_frames
+from crowdwatch.store import RecordingEntry, open_store
+from crowdwatch.store.feed import StoreFeed
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+SAMPLE_CONFIG = REPO / "sample_videos" / "pets2009_s2l1.yaml"
+FRAMES, EVERY = 60, 4
+
+
+def fill_console_store(folder: Path) -> Path:
+    """Analyse 60 frames of the sample clip into ``folder/crowdwatch.db`` as a live engine
+    would, leaving the alerts open; returns the store's path."""
+    config = load_config(SAMPLE_CONFIG)
+    camera = config.cameras[0]
+    analyzer = CameraAnalyzer(camera, make_estimator(EstimatorConfig(kind="ssd")), config.heatmap)
+    store_path = folder / "crowdwatch.db"
+    feed = StoreFeed.open(store_path, config, camera, folder)
+    video = AnnotatedVideoWriter(folder / "segment.mp4", fps=10.0 / EVERY)
+    annotated, last_time = None, 0.0
+    with open_source(camera.source) as source:
+        for index, frame in enumerate(sample_frames(source, every=EVERY)):
+            if index >= FRAMES:
+                break
+            result = analyzer.process(frame)
+            feed.write(result)
+            annotated = analyzer.annotate(result)
+            video.write(annotated)
+            last_time = frame.time_s
+            for event in result.events:
+                if event.kind == "opened":
+                    path = save_snapshot(folder / "snapshots", event.record.id, annotated)
+                    analyzer.engine.attach_snapshot(event.record.id, str(path.relative_to(folder)))
+                    event.record.snapshot = str(path.relative_to(folder))
+                feed.alerts.emit(event)
+    video.close()
+    snapshot = save_snapshot(folder / "heatmaps", "latest", annotated)
+    wall = feed.clock.wall
+    feed.store.add_recording(
+        RecordingEntry(camera.name, "segment", wall(0.0), wall(last_time), "segment.mp4")
+    )
+    feed.store.add_recording(
+        RecordingEntry(
+            camera.name, "snapshot", wall(last_time), wall(last_time),
+            str(snapshot.relative_to(folder)),
+        )
+    )  # fmt: skip
+    feed.report("live")
+    feed.store.close()
+    return store_path
+
+
+@pytest.fixture(scope="session")
+def console_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared recorded store (built once per session)."""
+    return fill_console_store(tmp_path_factory.mktemp("console"))
+
+
+@pytest.fixture
+def store_copy(console_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the recorded store (with its recordings) for tests that change it."""
+    folder = tmp_path / "run"
+    shutil.copytree(console_store.parent, folder)
+    return folder / console_store.name
+
+
+def open_page(store: Path, page: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("CROWDWATCH_STORE", str(store))
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params["page"] = page
+    return app.run()
+
+
+def assert_clean(app: AppTest) -> None:
+    """No exception and no error message (the red active-alert banners are not errors)."""
+    assert not app.exception, [e.value for e in app.exception]
+    problems = [e.value for e in app.error if "active alert" not in e.value.lower()]
+    assert not problems, problems
+
+
+def test_the_recorded_store_holds_what_the_console_shows(console_store: Path) -> None:
+    with open_store(console_store) as store:
+        assert len(store.metrics("plaza")) == FRAMES * 2  # two zones
+        assert store.active_alerts(), "the short run should leave the road alert open"
+        assert {entry.kind for entry in store.recordings("plaza")} == {"segment", "snapshot"}
+
+
+@pytest.mark.parametrize(
+    ("page", "title"),
+    [
+        ("live", "Live wall"),
+        ("camera", "Camera"),
+        ("alerts", "Alerts"),
+        ("setup", "Setup"),
+        ("review", "Review"),
+    ],
+)
+def test_each_page_runs_on_the_recorded_store(
+    console_store: Path, monkeypatch: pytest.MonkeyPatch, page: str, title: str
+) -> None:
+    app = open_page(console_store, page, monkeypatch)
+    assert_clean(app)
+    assert app.title[0].value == title
+    # Every page shows the camera's picture; Setup's is the click-to-add-points component.
+    pictures = app.get("component_instance") if page == "setup" else app.image
+    assert pictures, f"the {page} page should show a picture"
+
+
+def test_live_wall_shows_zone_counts_and_the_open_alert(
+    console_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(console_store, "live", monkeypatch)
+    tables = " ".join(md.value for md in app.markdown)
+    assert "| road |" in tables and "| crossing |" in tables
+    assert any("active alert" in message.value for message in [*app.error, *app.warning])
+
+
+def test_acknowledging_an_active_alert_stores_name_and_note(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(store_copy) as store:
+        alert = store.active_alerts()[0]
+    app = open_page(store_copy, "alerts", monkeypatch)
+    app.text_input(key=f"who-{alert.id}").input("maria")
+    app.text_input(key=f"note-{alert.id}").input("stewards sent to the road")
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert_clean(app)
+    with open_store(store_copy) as store:
+        stored = store.alert(alert.id)
+        assert stored.acknowledged_by == "maria"
+        assert stored.acknowledged_note == "stewards sent to the road"
+        assert [a.operator for a in store.alert_actions(alert.id)] == ["maria"]
+        assert store.audit_log(action="acknowledge")[0].actor == "maria"
+
+
+def test_acknowledging_without_a_name_is_refused(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(store_copy) as store:
+        alert = store.active_alerts()[0]
+    app = open_page(store_copy, "alerts", monkeypatch)
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert any("name" in message.value for message in app.error)
+    with open_store(store_copy) as store:
+        assert not store.alert(alert.id).acknowledged
+
+
+def test_saving_thresholds_writes_a_new_config_version(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(store_copy, "setup", monkeypatch)
+    app.slider(key="thr-plaza-road-0-warning").set_value(9.0)
+    app.button(key="thr-plaza-save").click().run()
+    assert_clean(app)
+    with open_store(store_copy) as store:
+        config = store.latest_config()
+        road = next(z for z in config.config["cameras"][0]["zones"] if z["name"] == "road")
+        assert road["alerts"][0]["levels"]["warning"]["threshold"] == 9.0
+        changed = [c.path for c in store.config_changes(since_version=config.version - 1)]
+        assert any("road" in path and "warning" in path for path in changed)
+
+
+def test_saving_a_new_zone_writes_it_to_the_config(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(store_copy, "setup", monkeypatch)
+    app.selectbox(key="zone-choice-plaza").set_value("＋ new").run()
+    key = "zone-plaza-＋ new"
+    app.text_input(key=f"{key}-name").input("gate")
+    app.number_input(key=f"{key}-capacity").set_value(12)
+    app.text_area(key=f"{key}-points").input("100, 300\n300, 300\n300, 450\n100, 450")
+    app.button(key=f"{key}-save").click().run()
+    assert_clean(app)
+    with open_store(store_copy) as store:
+        zones = store.latest_config().config["cameras"][0]["zones"]
+        gate = next(z for z in zones if z["name"] == "gate")
+        assert gate["capacity"] == 12
+        assert [tuple(p) for p in gate["polygon"]] == [
+            (100, 300),
+            (300, 300),
+            (300, 450),
+            (100, 450),
+        ]
+        assert store.latest_config().author == "operator"
+
+
+def test_a_self_intersecting_zone_is_refused_with_the_reason(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(store_copy) as store:
+        before = store.latest_config().version
+    app = open_page(store_copy, "setup", monkeypatch)
+    app.selectbox(key="zone-choice-plaza").set_value("＋ new").run()
+    key = "zone-plaza-＋ new"
+    app.text_input(key=f"{key}-name").input("bowtie")
+    app.text_area(key=f"{key}-points").input("0, 0\n100, 100\n100, 0\n0, 100")
+    app.button(key=f"{key}-save").click().run()
+    assert any("self-intersecting" in message.value for message in app.error)
+    with open_store(store_copy) as store:
+        assert store.latest_config().version == before
+
+
+def test_review_what_if_with_a_lower_threshold_fires_more_alerts(
+    console_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(console_store, "review", monkeypatch)
+    baseline = next(m.value for m in [*app.info, *app.warning] if "would have fired" in m.value)
+    app.slider(key="whatif-plaza/crossing-0-advisory").set_value(1.0).run()
+    assert_clean(app)
+    changed = next(m.value for m in [*app.info, *app.warning] if "would have fired" in m.value)
+    assert int(changed.split()[0]) > int(baseline.split()[0])
+
+
+def test_review_jump_to_alert_moves_the_position(
+    console_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(console_store, "review", monkeypatch)
+    start = app.slider(key="review-position").value
+    app.button(key="review-jump").click().run()
+    assert_clean(app)
+    assert app.slider(key="review-position").value > start
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store_with_users(store_copy: Path) -> Path:
+    with open_store(store_copy) as store:
+        store.set_user("maria", "operator", hash_password("gate-7", cost=2**10))
+        store.set_user("sam", "viewer", hash_password("watch-only", cost=2**10))
+    return store_copy
+
+
+def log_in(app: AppTest, name: str, password: str) -> AppTest:
+    app.text_input[0].input(name)
+    app.text_input[1].input(password)
+    return app.button[0].click().run()
+
+
+def test_a_wrong_password_is_refused_and_logged(
+    store_with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(store_with_users, "live", monkeypatch)
+    assert app.title[0].value == "crowdwatch console"  # the login form, nothing else
+    log_in(app, "maria", "guess")
+    assert any("refused" in message.value for message in app.error)
+    assert not any(title.value == "Live wall" for title in app.title)
+    with open_store(store_with_users) as store:
+        failed = store.audit_log(action="login_failed")
+        assert [entry.actor for entry in failed] == ["maria"]
+    stored = open_store(store_with_users)
+    try:
+        assert "gate-7" not in str([user.password_hash for user in stored.users()])
+    finally:
+        stored.close()
+
+
+def test_an_operator_logs_in_and_sees_the_pages(
+    store_with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = log_in(open_page(store_with_users, "alerts", monkeypatch), "maria", "gate-7")
+    assert_clean(app)
+    assert app.title[0].value == "Alerts"
+
+
+def test_a_viewer_may_not_change_a_threshold_and_the_attempt_is_logged(
+    store_with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(store_with_users) as store:
+        before = store.latest_config().version
+    app = log_in(open_page(store_with_users, "setup", monkeypatch), "sam", "watch-only")
+    assert app.title[0].value == "Setup"
+    app.slider(key="thr-plaza-road-0-warning").set_value(9.0)
+    app.button(key="thr-plaza-save").click().run()
+    assert any("Refused" in message.value for message in app.error)
+    with open_store(store_with_users) as store:
+        assert store.latest_config().version == before
+        denied = store.audit_log(action="denied")
+        assert denied[0].actor == "sam"
+        assert denied[0].detail["attempted"] == "change thresholds"
+
+
+def test_a_viewer_may_not_acknowledge(
+    store_with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = log_in(open_page(store_with_users, "alerts", monkeypatch), "sam", "watch-only")
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert any("Refused" in message.value for message in app.error)
+    with open_store(store_with_users) as store:
+        assert not any(alert.acknowledged for alert in store.alerts())
+        assert store.audit_log(action="denied")[0].actor == "sam"
+
+
+def test_the_console_says_how_to_fill_a_missing_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(tmp_path / "nothing.db", "live", monkeypatch)
+    assert any("crowdwatch demo" in message.value for message in app.warning)
+    assert not (tmp_path / "nothing.db").exists()
+
+
+def test_pages_render_quickly(console_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole script run of the heaviest page stays well under the wall's refresh budget."""
+    app = open_page(console_store, "camera", monkeypatch)
+    started = time.perf_counter()
+    app.run()
+    assert time.perf_counter() - started < 5.0

@@ -38,6 +38,8 @@ class EngineOptions:
         retention: how long the store keeps data; pruned hourly (None: never).
         ray_address: run camera workers as Ray actors on this cluster (``auto``, ``local``
             or ``HOST:PORT``); the store must then be reachable from every node (PostgreSQL).
+        per_camera: worker options for particular cameras, by name (e.g. a larger recording
+            quota for a key camera).
     """
 
     worker: WorkerOptions = field(default_factory=WorkerOptions)
@@ -46,6 +48,11 @@ class EngineOptions:
     retention: Retention | None = field(default_factory=Retention)
     prune_every_s: float = 3600.0
     ray_address: str | None = None
+    per_camera: dict[str, WorkerOptions] = field(default_factory=dict)
+
+    def worker_for(self, camera: str) -> WorkerOptions:
+        """The worker options of one camera."""
+        return self.per_camera.get(camera, self.worker)
 
 
 class Worker(Protocol):
@@ -193,7 +200,11 @@ class Engine:
                     LockedEstimator(self._estimator or make_estimator(self.config.estimator))
                 )
             return CameraWorker(
-                camera, shared[0], self.store, self.config.heatmap, self.options.worker
+                camera,
+                shared[0],
+                self.store,
+                self.config.heatmap,
+                self.options.worker_for(camera.name),
             )
 
         return local_worker

@@ -112,6 +112,7 @@ class CameraWorker:
         self._metrics = StoreMetricsWriter(store, WallClock())
         self._analyzer = CameraAnalyzer(camera, estimator, self.heatmap_config)
         self._grabber = FrameGrabber(camera.source, self.options.capture)
+        self._recording_problem: str | None = None
         self._recorder = self._make_recorder()
         self._pending: CameraConfig | None = None
         self._stop = threading.Event()
@@ -135,6 +136,7 @@ class CameraWorker:
 
     def start(self) -> CameraWorker:
         """Start capture and analysis; returns self."""
+        self._recover_after_unclean_stop()
         self._grabber.start()
         self._thread.start()
         return self
@@ -308,6 +310,29 @@ class CameraWorker:
         except Exception:
             log.exception("camera %s: cannot write final health", self.name)
 
+    def _recover_after_unclean_stop(self) -> None:
+        """After a crash or a kill the store still shows the camera running, with alerts open:
+        record the outage as a gap and close those alerts, so nothing needs repair by hand."""
+        try:
+            previous = self.store.health(self.name)
+            if previous and previous[0].state not in ("stopped", "failed"):
+                last = previous[0]
+                self.store.set_health(
+                    CameraHealth(
+                        **{
+                            **last.__dict__,
+                            "state": "failed",
+                            "error": "the engine stopped without closing this camera",
+                            "updated": last.updated,
+                        }
+                    )
+                )
+            closed = self.store.close_orphaned_alerts(self.name, time.time(), "engine_restart")
+            if closed:
+                log.warning("camera %s: closed %d alert(s) left open by a crash", self.name, closed)
+        except Exception:
+            log.exception("camera %s: recovering the store after an unclean stop failed", self.name)
+
     def _make_recorder(self) -> CameraRecorder | None:
         options = self.options.recording
         if options is None:
@@ -315,12 +340,12 @@ class CameraWorker:
         try:
             return CameraRecorder(self.name, options, self.store)
         except OSError as error:
-            self.error = None
-            log.error("camera %s: recording disabled: %s", self.name, error)
+            self._recording_problem = f"recording disabled: {error}"
+            log.error("camera %s: %s", self.name, self._recording_problem)
             return None
 
     def _recording_error(self) -> str | None:
-        return self._recorder.error if self._recorder is not None else None
+        return self._recorder.error if self._recorder is not None else self._recording_problem
 
     def _alert_folder(self) -> Path | None:
         recording = self.options.recording

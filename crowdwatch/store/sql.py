@@ -366,6 +366,27 @@ class SqlStore:
             )
         return AlertAction(alert_id, "acknowledged", operator, note, when)
 
+    def close_orphaned_alerts(self, camera: str, time_s: float, reason: str) -> int:
+        """Close the camera's alerts left open by an engine that stopped without closing them
+        (a crash, a kill); ``end_reason`` says why. Returns how many were closed."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT id, record FROM alerts WHERE camera = ? AND closed IS NULL",
+                (camera,),
+            )
+            rows = cursor.fetchall()
+            for alert_id, record in rows:
+                data = {**(_loads(record) or {}), "closed_s": time_s, "end_reason": reason}
+                data["end_s"] = data.get("end_s") or time_s
+                self._execute(
+                    cursor,
+                    "UPDATE alerts SET closed = ?, end_time = COALESCE(end_time, ?), "
+                    "updated = ?, record = ? WHERE id = ?",
+                    (time_s, time_s, time_s, json.dumps(data), alert_id),
+                )
+        return len(rows)
+
     def alert_actions(self, alert_id: str | None = None) -> list[AlertAction]:
         """Operator actions on alerts (of one alert, or all), oldest first."""
         where, params = _filters([("alert_id = ?", alert_id)], [])

@@ -1,0 +1,70 @@
+"""The live engine against a real HTTP MJPEG camera (ffmpeg) that drops and comes back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streams import MjpegServer, small_clip
+
+from crowdwatch.config import parse_config
+from crowdwatch.engine import CaptureOptions, Engine, EngineOptions, WorkerOptions
+from crowdwatch.store import open_store
+
+
+@pytest.fixture(scope="module")
+def clip(sample_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_clip(sample_clip, tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+def _wait_for(condition, timeout_s: float, server: MjpegServer | None = None) -> float:
+    """Seconds until ``condition()`` held; fails the test after ``timeout_s``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if server is not None:
+            server.keep_alive()
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def test_a_dropped_stream_reconnects_by_itself_and_the_gap_is_recorded(
+    clip: Path, tmp_path: Path
+) -> None:
+    server = MjpegServer(clip).start()
+    config = parse_config(
+        {"cameras": [{"name": "gate", "source": server.url, "analysis_fps": 4}]}
+    )
+    capture = CaptureOptions(open_timeout_s=2, read_timeout_s=2, backoff_s=0.2, max_backoff_s=1)
+    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=2))
+    store = open_store(tmp_path / "store.db")
+    engine = Engine(config, store, options).start()
+    worker = engine.workers["gate"]
+    try:
+        _wait_for(lambda: worker.stats.analysed >= 4, 60, server)
+        assert worker.health().state == "live"
+
+        server.outage()
+        down_at = time.time()
+        _wait_for(lambda: worker.state() in ("reconnecting", "stalled"), 10)
+        time.sleep(2.0)  # the camera stays away a while
+        analysed_during_outage = worker.stats.analysed
+
+        server.resume()
+        back_at = time.time()
+        took = _wait_for(lambda: worker.stats.analysed > analysed_during_outage + 2, 20, server)
+        assert took < 6, f"took {took:.1f} s to resume after the stream came back"
+        assert worker.health().state == "live" and worker.health().reconnects >= 1
+    finally:
+        engine.stop()
+        server.stop()
+
+    (gap,) = store.gaps("gate")
+    assert down_at - 3 <= gap.start <= back_at and back_at <= gap.end <= back_at + 8
+    before = store.metrics("gate", end=gap.start)
+    after = store.metrics("gate", start=gap.end)
+    assert before and after
+    assert not store.metrics("gate", start=gap.start + 2.5, end=back_at - 0.5)
+    assert store.health("gate")[0].state == "stopped"

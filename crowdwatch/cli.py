@@ -227,7 +227,8 @@ def console(
     command = [
         sys.executable, "-m", "streamlit", "run", streamlit_app.__file__,
         "--server.port", str(port), "--server.address", address,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.headless", "true", "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--", "--store", store,
     ]  # fmt: skip
     typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")

@@ -82,7 +82,13 @@ def _sidebar(ctx: ConsoleContext, target: str) -> None:
                 st.rerun()
         else:
             st.caption("Open console: no users configured.")
-        st.caption(f"Store: `{target}`")
+        st.caption(f"Store: `{_short(target)}`", help=target)
+
+
+def _short(target: str) -> str:
+    """A long store path cut to its last two parts for the sidebar."""
+    parts = Path(target).parts
+    return target if "://" in target or len(parts) <= 3 else str(Path("…", *parts[-2:]))
 
 
 def _missing_file(target: str) -> bool:

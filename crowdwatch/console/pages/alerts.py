@@ -16,11 +16,15 @@ from crowdwatch.store import StoredAlert
 
 REFRESH_S = 2.0
 HISTORY_LIMIT = 2000
+_FLASH = "alerts-flash"
 
 
 def render(ctx: ConsoleContext) -> None:
     """The Alerts page."""
     st.title("Alerts")
+    flash = st.session_state.pop(_FLASH, None)
+    if flash:
+        st.success(flash)
     _active(ctx)
     st.divider()
     _history(ctx)
@@ -77,21 +81,22 @@ def acknowledge_form(ctx: ConsoleContext, alert: StoredAlert) -> None:
         acknowledge(ctx, alert.id, typed, note)
 
 
-def acknowledge(ctx: ConsoleContext, alert_id: str, typed_name: str, note: str) -> bool:
-    """Acknowledge an alert if the user may; say what happened. True when it was stored."""
+def acknowledge(ctx: ConsoleContext, alert_id: str, typed_name: str, note: str) -> None:
+    """Acknowledge an alert if the user may; on success the page reruns to show it."""
     if not ctx.attempt("acknowledge alerts", f"alert:{alert_id}"):
-        return False
+        return
     operator = ctx.actor(typed_name)
     if not operator:
         st.error("Enter your name to acknowledge the alert.")
-        return False
+        return
     try:
         ctx.store.acknowledge(alert_id, operator, note.strip())
     except (KeyError, ValueError) as problem:
         st.error(str(problem.args[0] if problem.args else problem))
-        return False
-    st.toast(f"Alert acknowledged by {operator}.")
-    return True
+        return
+    # Rerun the whole page so that the card and the history both show the acknowledgement.
+    st.session_state[_FLASH] = f"Acknowledgement by {operator} saved."
+    st.rerun()
 
 
 def _history(ctx: ConsoleContext) -> None:

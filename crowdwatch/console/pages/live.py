@@ -36,7 +36,7 @@ def render(ctx: ConsoleContext) -> None:
         )
         return
     per_row = st.sidebar.select_slider("Cameras per row", options=[1, 2, 3, 4], value=3)
-    _wall(ctx, per_row)
+    _wall(ctx, min(per_row, len(ctx.cameras)))
 
 
 @st.fragment(run_every=REFRESH_S)

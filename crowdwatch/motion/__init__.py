@@ -12,6 +12,7 @@ from crowdwatch.motion.optical_flow import (
     FlowStream,
     crowd_flow,
     crowd_velocity,
+    density_flow,
     ground_velocity,
 )
 from crowdwatch.motion.pressure import crowd_pressure_map, zone_mean_speed, zone_pressure
@@ -28,6 +29,7 @@ __all__ = [
     "crowd_flow",
     "crowd_pressure_map",
     "crowd_velocity",
+    "density_flow",
     "detect_stalled_flow",
     "ground_velocity",
     "line_flow",

@@ -238,9 +238,13 @@ def test_review_jump_to_alert_moves_the_position(
 ) -> None:
     app = open_page(console_store, "review", monkeypatch)
     start = app.slider(key="review-position").value
+    assert (
+        app.image[0].proto.imgs[0].caption.startswith("recording at")
+    )  # a frame of the recorded segment
     app.button(key="review-jump").click().run()
     assert_clean(app)
     assert app.slider(key="review-position").value > start
+    assert app.image[0].proto.imgs[0].caption.startswith("recording at")
 
 
 # -- access -------------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ _ALERT_COLUMNS = (
 )
 
 
+# Times are UTC everywhere in the console, whatever the browser's time zone.
+_UTC_AXIS = alt.Axis(format="%H:%M:%S", formatType="utc", title="UTC")
+_UTC_SCALE = alt.Scale(type="utc")
+
+
 def level_hex(level: str) -> str:
     """The ``#rrggbb`` colour of an alert level, the same as on annotated frames.
 
@@ -238,10 +243,10 @@ def trend_chart(
         alt.Chart(trend)
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("time:T", title=None),
+            x=alt.X("time:T", axis=_UTC_AXIS, scale=_UTC_SCALE),
             y=alt.Y("value:Q", title=title),
             color=alt.Color("zone:N", title="zone"),
-            tooltip=["zone", alt.Tooltip("time:T", format="%H:%M:%S"), "value:Q"],
+            tooltip=["zone", alt.Tooltip("time:T", format="%H:%M:%S", formatType="utc"), "value:Q"],
         )
     )
     layers: list[alt.Chart] = []
@@ -272,7 +277,7 @@ def timeline_chart(
     axis = (
         alt.Chart(frame)
         .mark_point(opacity=0)
-        .encode(x=alt.X("time:T", title=None, scale=alt.Scale(domain=[start, end])))
+        .encode(x=alt.X("time:T", axis=_UTC_AXIS, scale=alt.Scale(type="utc", domain=[start, end])))
     )
     layers: list[alt.Chart] = [axis]
     if not alerts.empty:
@@ -280,16 +285,25 @@ def timeline_chart(
             alt.Chart(alerts)
             .mark_bar(height=10, cornerRadius=2)
             .encode(
-                x="start:T",
+                x=alt.X("start:T", axis=_UTC_AXIS, scale=_UTC_SCALE),
                 x2="end:T",
                 y=alt.Y("zone:N", title=None),
                 color=_level_scale(alerts["level"]),
-                tooltip=["zone", "rule", "level", alt.Tooltip("start:T", format="%H:%M:%S")],
+                tooltip=[
+                    "zone",
+                    "rule",
+                    "level",
+                    alt.Tooltip("start:T", format="%H:%M:%S", formatType="utc"),
+                ],
             )
         )
     if cursor is not None:
         marker = pd.DataFrame({"time": [cursor]})
-        layers.append(alt.Chart(marker).mark_rule(color="black", strokeWidth=2).encode(x="time:T"))
+        layers.append(
+            alt.Chart(marker)
+            .mark_rule(color="black", strokeWidth=2)
+            .encode(x=alt.X("time:T", scale=_UTC_SCALE))
+        )
     return alt.layer(*layers).properties(height=height)
 
 
@@ -298,7 +312,7 @@ def _alert_spans(spans: pd.DataFrame) -> alt.Chart:
         alt.Chart(spans)
         .mark_rect(opacity=0.18)
         .encode(
-            x="start:T",
+            x=alt.X("start:T", scale=_UTC_SCALE),
             x2="end:T",
             color=_level_scale(spans["level"]),
             tooltip=["zone", "rule", "level"],

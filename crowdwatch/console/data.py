@@ -133,14 +133,18 @@ def picture_of(entry: RecordingEntry, root: Path, time: float) -> np.ndarray | N
     return frame_at(path, max(time - entry.start, 0.0))
 
 
-def recording_at(entries: Sequence[RecordingEntry], time: float) -> RecordingEntry | None:
-    """The video segment that covers ``time``, else the nearest one before it."""
-    segments = [e for e in entries if e.kind == "segment" and e.status == "ok"]
-    covering = [e for e in segments if e.start <= time <= e.end]
-    if covering:
-        return covering[-1]
-    before = [e for e in segments if e.start <= time]
-    return before[-1] if before else None
+def recording_at(
+    entries: Sequence[RecordingEntry], time: float, slack_s: float = 1.0
+) -> RecordingEntry | None:
+    """The readable video segment that covers ``time`` (within ``slack_s``), else None."""
+    covering = [
+        entry
+        for entry in entries
+        if entry.kind == "segment"
+        and entry.status == "ok"
+        and entry.start - slack_s <= time <= entry.end + slack_s
+    ]
+    return covering[-1] if covering else None
 
 
 def source_frame(camera: CameraConfig) -> np.ndarray | None:

@@ -119,7 +119,7 @@ def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
     segments = ctx.store.recordings(camera, kind="segment")
     segment = recording_at(segments, position)
     picture, caption = None, ""
-    if segment is not None and segment.start <= position <= segment.end:
+    if segment is not None:
         picture = picture_of(segment, ctx.root, position)
         caption = f"recording at {_clock(position)} UTC"
     if picture is None:

@@ -1,0 +1,178 @@
+"""The shipped density model (models/crowd_density.onnx) on real images, and its export path.
+
+Real data comes from ``$CROWDWATCH_DATA`` (default ``../shared/data``); tests needing it skip
+cleanly when it is absent. The model itself ships in the repository, so it always loads offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from crowdwatch.errors import EstimatorError
+from crowdwatch.estimators.base import Estimator
+from crowdwatch.estimators.density import (
+    DensityEstimator,
+    default_model_path,
+    density_to_frame,
+    local_maxima,
+    prepare_input,
+)
+from crowdwatch.evaluation.datasets import data_root, iter_dataset, load_val_split, pets_frames
+
+# Stated tolerance for real images: the mean count over five ShanghaiTech B validation images
+# within 25 % of the truth, and PETS frames (2 - 8 people) within 2.5 people on average.
+SHB_RELATIVE_TOLERANCE = 0.25
+PETS_ABS_TOLERANCE = 2.5
+
+
+@pytest.fixture(scope="module")
+def estimator() -> DensityEstimator:
+    return DensityEstimator()
+
+
+@pytest.fixture(scope="module")
+def street_image() -> np.ndarray:
+    """A real 1024x768 street scene, or a real PETS frame when ShanghaiTech is absent."""
+    path = data_root() / "shanghaitech/part_B_train/images/IMG_1.jpg"
+    image = cv2.imread(str(path))
+    if image is None:
+        frames = _pets_frames(1)
+        image = cv2.resize(frames[0][1], (1024, 768))
+    return image
+
+
+def _pets_frames(n: int) -> list[tuple[str, np.ndarray, float]]:
+    folder = data_root() / "pets2009_vtest"
+    if not (folder / "vtest.avi").is_file():
+        pytest.skip(f"PETS clip absent under {folder}")
+    return list(pets_frames(folder, limit=n))
+
+
+def test_shipped_model_loads_offline_and_is_small() -> None:
+    path = default_model_path()
+    assert path.is_file(), f"{path} must ship with the repository"
+    assert path.stat().st_size < 6_000_000
+    estimator = DensityEstimator()
+    assert isinstance(estimator, Estimator)
+    assert estimator.name == "density"
+
+
+def test_missing_model_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(EstimatorError, match="nothing.onnx"):
+        DensityEstimator(tmp_path / "nothing.onnx")
+
+
+def test_density_map_sums_to_the_network_count(estimator, street_image) -> None:
+    cells = estimator.cell_density(street_image)
+    result = estimator.estimate(street_image)
+    assert result.density.shape == street_image.shape[:2]
+    assert result.density.dtype == np.float32
+    assert result.density.min() >= 0.0
+    assert result.count == pytest.approx(float(cells.sum()), rel=1e-4)
+    # Peaks are for drawing: at most one per person, and each on the density's mass.
+    assert 0 < len(result.points) <= round(result.count) + 1
+    xs, ys = result.points[:, 0].astype(int), result.points[:, 1].astype(int)
+    assert (result.density[ys, xs] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(640, 360), (360, 640), (1024, 768), (768, 1024), (1920, 1080), (1080, 1920), (771, 577)],
+)
+def test_any_size_and_orientation(estimator, street_image, size) -> None:
+    image = cv2.resize(street_image, size)
+    result = estimator.estimate(image)
+    assert result.density.shape == (size[1], size[0])
+    assert np.isfinite(result.count) and result.count > 0
+    if len(result.points):
+        assert (result.points[:, 0] < size[0]).all() and (result.points[:, 1] < size[1]).all()
+
+
+def test_rejects_bad_input(estimator) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        estimator.estimate(np.zeros((100, 100), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        estimator.estimate(np.zeros((100, 100, 3), np.float32))
+
+
+def test_real_shanghaitech_b_val_images_within_tolerance(estimator) -> None:
+    folder = data_root() / "shanghaitech/part_B_train"
+    if not folder.is_dir():
+        pytest.skip(f"ShanghaiTech B absent under {folder}")
+    samples = list(iter_dataset("shanghaitech", folder, split="val", limit=5))
+    predicted = sum(estimator.estimate(image).count for _, image, _ in samples)
+    truth = sum(gt for _, _, gt in samples)
+    assert abs(predicted - truth) <= SHB_RELATIVE_TOLERANCE * truth, (predicted, truth)
+
+
+def test_real_pets_frames_within_tolerance(estimator) -> None:
+    frames = _pets_frames(300)[::60]
+    errors = [abs(estimator.estimate(frame).count - gt) for _, frame, gt in frames]
+    assert np.mean(errors) <= PETS_ABS_TOLERANCE, errors
+
+
+def test_val_split_is_disjoint_from_training_pool() -> None:
+    from crowdwatch.training.data import TRAIN_SOURCES
+
+    split = load_val_split()
+    assert sorted(split) == sorted(folder for _, folder in TRAIN_SOURCES)
+    assert [len(split[k]) for k in sorted(split)] == [40, 30, 50]
+
+
+def test_prepare_input_pads_to_multiples_of_16_and_scales_large_frames() -> None:
+    x = prepare_input(np.full((361, 641, 3), 255, np.uint8), max_side=1280)
+    assert x.shape == (1, 3, 368, 656)
+    assert x[0, :, :361, :641].min() == pytest.approx(1.0)
+    assert np.all(x[0, :, 361:, :] == 0.0)  # padding is mid-grey
+    big = prepare_input(np.zeros((1080, 1920, 3), np.uint8), max_side=960)
+    assert big.shape == (1, 3, 544, 960)
+
+
+def test_density_to_frame_keeps_mass_and_local_maxima_find_peaks() -> None:
+    cells = np.zeros((6, 8), np.float32)
+    cells[1, 2], cells[4, 6] = 1.0, 2.0
+    frame = density_to_frame(cells, 45, 61)
+    assert frame.shape == (45, 61)
+    assert frame.sum() == pytest.approx(3.0, rel=1e-5)
+    peaks = local_maxima(cells, 2.0)
+    assert peaks.tolist() == [[6.0, 4.0], [2.0, 1.0]]
+
+
+def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from crowdwatch.training.export import export_onnx
+    from crowdwatch.training.model import DensityNet
+
+    torch.manual_seed(0)
+    net = DensityNet().eval()
+    path = export_onnx(net, tmp_path / "net.onnx")
+    estimator = DensityEstimator(path)
+    image = np.random.default_rng(1).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(prepare_input(image))).numpy()[0, 0]
+    np.testing.assert_allclose(estimator.cell_density(image), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_coco_backbone_transfer_matches_the_tensorflow_graph() -> None:
+    torch = pytest.importorskip("torch")
+    from crowdwatch.training.model import TF_PREFIX, build_pretrained_net, load_ssd_net
+
+    net = build_pretrained_net().eval()
+    rng = np.random.default_rng(2)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (160, 224, 3), dtype=np.uint8), (5, 5), 2)
+    ssd = load_ssd_net()
+    blob = cv2.dnn.blobFromImage(image, 1.0, (224, 160), swapRB=True)  # graph scales to [-1, 1]
+    x = torch.from_numpy(prepare_input(image, max_side=4096))
+    with torch.no_grad():
+        low = net.low(x)
+        ours = {"expanded_conv_5/add": low.numpy(), "expanded_conv_12/add": net.high(low).numpy()}
+    for layer, features in ours.items():
+        ssd.setInput(blob)
+        reference = ssd.forward(TF_PREFIX + layer)
+        assert reference.shape == features.shape
+        np.testing.assert_allclose(features, reference, atol=1e-3 * np.abs(reference).max())

@@ -1,8 +1,8 @@
 """The operator console's pages under ``streamlit.testing`` against a real store.
 
 The store is filled by a short real analysis of the bundled PETS clip (SSD detector, 60 frames)
-written through the store's own feed, as the live engine does mid-event: alerts still open, an
-annotated video segment and a heat-map snapshot indexed as recordings.
+written through the store's own feed and the engine's recorder, as the live engine does
+mid-event: alerts still open, video segments and heat-map snapshots indexed as recordings.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from crowdwatch.config import load_config
 from crowdwatch.config.schema import EstimatorConfig
 from crowdwatch.console.auth import hash_password
 from crowdwatch.estimators import make_estimator
-from crowdwatch.outputs import AnnotatedVideoWriter, save_snapshot
+from crowdwatch.outputs import save_snapshot
 from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.recording import CameraRecorder, RecordingOptions
 from crowdwatch.sources import open_source, sample_frames
-from crowdwatch.store import RecordingEntry, open_store
+from crowdwatch.store import open_store
 from crowdwatch.store.feed import StoreFeed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,42 +32,34 @@ FRAMES, EVERY = 60, 4
 
 
 def fill_console_store(folder: Path) -> Path:
-    """Analyse 60 frames of the sample clip into ``folder/crowdwatch.db`` as a live engine
-    would, leaving the alerts open; returns the store's path."""
+    """Analyse 60 frames of the sample clip into ``folder/crowdwatch.db`` as the live engine
+    would (metrics, alerts with snapshots, health, recordings in ``folder/recordings``),
+    leaving the alerts open; returns the store's path."""
     config = load_config(SAMPLE_CONFIG)
     camera = config.cameras[0]
     analyzer = CameraAnalyzer(camera, make_estimator(EstimatorConfig(kind="ssd")), config.heatmap)
     store_path = folder / "crowdwatch.db"
     feed = StoreFeed.open(store_path, config, camera, folder)
-    video = AnnotatedVideoWriter(folder / "segment.mp4", fps=10.0 / EVERY)
-    annotated, last_time = None, 0.0
+    options = RecordingOptions(folder / "recordings", segment_s=10, fps=10 / EVERY,
+                               snapshot_every_s=2)  # fmt: skip
+    recorder = CameraRecorder(camera.name, options, feed.store)
     with open_source(camera.source) as source:
         for index, frame in enumerate(sample_frames(source, every=EVERY)):
             if index >= FRAMES:
                 break
             result = analyzer.process(frame)
             feed.write(result)
-            annotated = analyzer.annotate(result)
-            video.write(annotated)
-            last_time = frame.time_s
+            recorder.add(frame.image, feed.clock.wall(frame.time_s), result.heat, result.estimate)
             for event in result.events:
                 if event.kind == "opened":
-                    path = save_snapshot(folder / "snapshots", event.record.id, annotated)
-                    analyzer.engine.attach_snapshot(event.record.id, str(path.relative_to(folder)))
-                    event.record.snapshot = str(path.relative_to(folder))
+                    path = save_snapshot(
+                        folder / "snapshots", event.record.id, analyzer.annotate(result)
+                    )
+                    relative = str(path.relative_to(folder))
+                    analyzer.engine.attach_snapshot(event.record.id, relative)
+                    event.record.snapshot = relative
                 feed.alerts.emit(event)
-    video.close()
-    snapshot = save_snapshot(folder / "heatmaps", "latest", annotated)
-    wall = feed.clock.wall
-    feed.store.add_recording(
-        RecordingEntry(camera.name, "segment", wall(0.0), wall(last_time), "segment.mp4")
-    )
-    feed.store.add_recording(
-        RecordingEntry(
-            camera.name, "snapshot", wall(last_time), wall(last_time),
-            str(snapshot.relative_to(folder)),
-        )
-    )  # fmt: skip
+    recorder.close()
     feed.report("live")
     feed.store.close()
     return store_path

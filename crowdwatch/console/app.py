@@ -1,7 +1,8 @@
 """The console's entry: open the store, log the user in, and route to the pages.
 
-``streamlit run app.py -- --store PATH`` (or ``crowdwatch console --store PATH``). Without
-``--store`` the console opens ``$CROWDWATCH_STORE``, else the demo's ``out/demo/crowdwatch.db``.
+``streamlit run app.py -- --store PATH [--recordings DIR]`` (or ``crowdwatch console``).
+Without ``--store`` the console opens ``$CROWDWATCH_STORE``, else the demo's
+``out/demo/crowdwatch.db``; ``--recordings`` is the folder given to ``crowdwatch run --record``.
 ``?page=alerts`` (live, camera, alerts, setup, review) opens a page directly.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from crowdwatch.console.context import ConsoleContext, build_context, log_out, shared_store
-from crowdwatch.console.data import store_target
+from crowdwatch.console.data import console_folders, store_target
 from crowdwatch.console.pages import alerts, camera, live, review, setup
 from crowdwatch.store import StoreError
 
@@ -34,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     st.set_page_config(
         page_title="crowdwatch console", page_icon=":material/groups:", layout="wide"
     )
-    target = store_target(sys.argv[1:] if argv is None else argv, os.environ)
+    argv = sys.argv[1:] if argv is None else argv
+    target = store_target(argv, os.environ)
     if _missing_file(target):
         st.title("crowdwatch console")
         st.warning(
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StoreError as error:
         st.error(f"Cannot open the store: {error}")
         return
-    ctx = build_context(store)
+    ctx = build_context(store, console_folders(store, argv, os.environ))
     if ctx is None:
         return
     _sidebar(ctx, target)

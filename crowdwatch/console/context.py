@@ -4,11 +4,10 @@ checks every changing action goes through (refusals are written to the audit log
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
-from crowdwatch.config.schema import EventConfig
+from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.console.auth import (
     OPEN_ACCESS,
     AccessDenied,
@@ -16,7 +15,8 @@ from crowdwatch.console.auth import (
     require_change_right,
     verify_password,
 )
-from crowdwatch.console.data import camera_names, event_config, recording_root
+from crowdwatch.console.data import camera_names, event_config
+from crowdwatch.console.pictures import Folders
 from crowdwatch.store import SqlStore, open_store
 
 _USER_KEY = "console_user"
@@ -24,13 +24,19 @@ _USER_KEY = "console_user"
 
 @dataclass
 class ConsoleContext:
-    """What every page needs: the store, the user, the recording folder, the latest config."""
+    """What every page needs: the store, the user, where files are, the latest config."""
 
     store: SqlStore
     user: ConsoleUser
-    root: Path
+    folders: Folders
     config: EventConfig | None
     cameras: list[str]
+
+    def camera_config(self, name: str) -> CameraConfig | None:
+        """The configuration of camera ``name``, None when the store's config lacks it."""
+        if self.config is None:
+            return None
+        return next((camera for camera in self.config.cameras if camera.name == name), None)
 
     def attempt(self, action: str, target: str) -> bool:
         """True when the user may make this change; otherwise show and log the refusal."""
@@ -56,13 +62,13 @@ def shared_store(target: str) -> SqlStore:
     return open_store(target)
 
 
-def build_context(store: SqlStore) -> ConsoleContext | None:
+def build_context(store: SqlStore, folders: Folders) -> ConsoleContext | None:
     """The session's context, or None while a login is still needed (the form is shown)."""
     user = session_user(store)
     if user is None:
         return None
     config = event_config(store)
-    return ConsoleContext(store, user, recording_root(store), config, camera_names(store, config))
+    return ConsoleContext(store, user, folders, config, camera_names(store, config))
 
 
 def session_user(store: SqlStore) -> ConsoleUser | None:

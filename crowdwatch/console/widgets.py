@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import streamlit as st
 
 from crowdwatch.alerts import AlertRule
-from crowdwatch.console.data import latest_picture
+from crowdwatch.config.schema import CameraConfig
+from crowdwatch.console.pictures import Folders, Picture, picture_at
 from crowdwatch.store import CameraHealth, SqlStore
 
 BADGE_COLOURS: dict[str, str] = {
@@ -80,13 +80,26 @@ def show_picture(image: np.ndarray | None, caption: str = "", max_width: int = 9
     )
 
 
+def latest_picture(
+    store: SqlStore, camera: str, folders: Folders, config: CameraConfig | None
+) -> Picture | None:
+    """The camera's latest picture (see :func:`~crowdwatch.console.pictures.picture_at`),
+    cached for two seconds so that several operators' walls decode each recording once."""
+    key = config.model_dump_json() if config is not None else ""
+    return _cached_picture(store, folders, config, store.url, camera, str(folders), key)
+
+
 @st.cache_data(ttl=2, max_entries=64, show_spinner=False)
-def cached_latest_picture(
-    _store: SqlStore, store_url: str, camera: str, root: Path
-) -> tuple[np.ndarray, float] | None:
-    """:func:`~crowdwatch.console.data.latest_picture`, cached for two seconds so that several
-    operators' live walls decode each recording once."""
-    return latest_picture(_store, camera, root)
+def _cached_picture(
+    _store: SqlStore,
+    _folders: Folders,
+    _config: CameraConfig | None,
+    store_url: str,
+    camera: str,
+    folders_key: str,
+    config_key: str,
+) -> Picture | None:
+    return picture_at(_store, camera, _folders, config=_config)
 
 
 def window_start(label: str, latest: float | None) -> float | None:

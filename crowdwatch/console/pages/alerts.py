@@ -10,7 +10,7 @@ import streamlit as st
 
 from crowdwatch.console.charts import alerts_table, order_for_attention, to_datetime
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.data import read_image, resolve_path
+from crowdwatch.console.pictures import read_image
 from crowdwatch.console.widgets import level_badge, show_picture
 from crowdwatch.store import StoredAlert
 
@@ -66,7 +66,7 @@ def _active_card(ctx: ConsoleContext, alert: StoredAlert) -> None:
                 acknowledge_form(ctx, alert)
         with picture:
             if alert.snapshot:
-                snapshot = read_image(resolve_path(ctx.root, alert.snapshot))
+                snapshot = read_image(ctx.folders.alert_snapshot(alert.snapshot))
                 if snapshot is not None:
                     show_picture(snapshot, "when it opened", max_width=480)
 

@@ -3,6 +3,9 @@ density view."""
 
 from __future__ import annotations
 
+import time
+
+import cv2
 import numpy as np
 import streamlit as st
 
@@ -18,10 +21,11 @@ from crowdwatch.console.charts import (
     trend_table,
 )
 from crowdwatch.console.context import ConsoleContext
+from crowdwatch.console.pictures import Picture
 from crowdwatch.console.widgets import (
     WINDOWS,
-    cached_latest_picture,
     health_line,
+    latest_picture,
     level_markdown,
     show_picture,
     window_start,
@@ -49,10 +53,12 @@ def render(ctx: ConsoleContext) -> None:
 def _camera_view(ctx: ConsoleContext, camera: str, window: str) -> None:
     latest = [s for s in ctx.store.latest_metrics(camera) if s.kind == "zone"]
     health = next(iter(ctx.store.health(camera)), None)
-    picture = cached_latest_picture(ctx.store, ctx.store.url, camera, ctx.root)
+    config = ctx.camera_config(camera)
+    picture = latest_picture(ctx.store, camera, ctx.folders, config)
     left, right = st.columns([3, 2])
     with left:
-        show_picture(picture[0] if picture else None, camera, max_width=1280)
+        caption = f"{camera}: {picture.caption}, {_clock(picture.time)} UTC" if picture else ""
+        show_picture(picture.image if picture else None, caption, max_width=1280)
         st.caption(health_line(health))
     with right:
         for sample in latest:
@@ -62,7 +68,7 @@ def _camera_view(ctx: ConsoleContext, camera: str, window: str) -> None:
                 f"**{sample.zone}** {level_markdown(sample.level)}: {count:.1f} people"
                 + ("" if density is None else f", {density:.2f} people/m²")
             )
-        _birds_eye(ctx, camera, picture[0] if picture else None, latest)
+        _birds_eye(config, picture, latest)
     newest = max((s.time for s in latest), default=None)
     _trends(ctx, camera, window_start(window, newest))
 
@@ -72,7 +78,8 @@ def _trends(ctx: ConsoleContext, camera: str, start: float | None) -> None:
     if table.empty:
         st.info("No metrics recorded in this window.")
         return
-    alerts = alerts_table(ctx.store.alerts(camera=camera, start=start))
+    newest = table["time"].max().timestamp()  # open alerts run to the latest sample
+    alerts = alerts_table(ctx.store.alerts(camera=camera, start=start), now=newest)
     metrics = [m for m in metric_columns(table) if m not in _HIDDEN_METRICS]
     for metric, column in zip(
         metrics, st.columns(min(len(metrics), 2)) * len(metrics), strict=False
@@ -83,8 +90,7 @@ def _trends(ctx: ConsoleContext, camera: str, start: float | None) -> None:
             st.altair_chart(chart, width="stretch")
 
 
-def _birds_eye(ctx: ConsoleContext, camera: str, picture: np.ndarray | None, latest) -> None:
-    config = _camera_config(ctx, camera)
+def _birds_eye(config: CameraConfig | None, picture: Picture | None, latest) -> None:
     if config is None or config.calibration is None or picture is None or not config.zones:
         st.caption("Bird's-eye view: needs a calibrated camera with zones and a picture.")
         return
@@ -95,14 +101,20 @@ def _birds_eye(ctx: ConsoleContext, camera: str, picture: np.ndarray | None, lat
     ]
     try:
         calibration = build_calibration(config.calibration)
-        view = birds_eye_view(picture, calibration, zones)
+        view = birds_eye_view(_full_size(picture.image, config), calibration, zones)
     except CalibrationError as problem:
         st.caption(f"Bird's-eye view unavailable: {problem}")
         return
     show_picture(view, "bird's-eye view (ground, north up), zones by people/m²", max_width=600)
 
 
-def _camera_config(ctx: ConsoleContext, camera: str) -> CameraConfig | None:
-    if ctx.config is None:
-        return None
-    return next((c for c in ctx.config.cameras if c.name == camera), None)
+def _full_size(image: np.ndarray, config: CameraConfig) -> np.ndarray:
+    """The picture at the camera's own frame size (recordings may be scaled down), so that
+    the calibration's pixel coordinates apply."""
+    if config.frame_size is None or tuple(config.frame_size) == (image.shape[1], image.shape[0]):
+        return image
+    return cv2.resize(image, tuple(config.frame_size), interpolation=cv2.INTER_LINEAR)
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))

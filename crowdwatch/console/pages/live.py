@@ -14,9 +14,9 @@ import streamlit as st
 from crowdwatch.console.charts import worst_level
 from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.widgets import (
-    cached_latest_picture,
     health_badge,
     health_line,
+    latest_picture,
     level_badge,
     level_markdown,
     show_picture,
@@ -81,8 +81,8 @@ def _camera_tile(
     with badges:
         level_badge(worst_level(levels))
         health_badge(health)
-    picture = cached_latest_picture(ctx.store, ctx.store.url, camera, ctx.root)
-    show_picture(picture[0] if picture else None, max_width=640)
+    picture = latest_picture(ctx.store, camera, ctx.folders, ctx.camera_config(camera))
+    show_picture(picture.image if picture else None, max_width=640)
     st.caption(health_line(health))
     zones = [sample for sample in samples if sample.kind == "zone"]
     if zones:

@@ -9,7 +9,6 @@ import time
 import pandas as pd
 import streamlit as st
 
-from crowdwatch.config.schema import CameraConfig
 from crowdwatch.console.charts import (
     METRIC_TITLES,
     alerts_table,
@@ -21,13 +20,7 @@ from crowdwatch.console.charts import (
     trend_table,
 )
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.data import (
-    latest_alert_snapshot,
-    latest_picture,
-    picture_of,
-    recording_at,
-    resolve_path,
-)
+from crowdwatch.console.pictures import Picture, picture_at
 from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
 from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
 from crowdwatch.console.widgets import show_picture, threshold_sliders
@@ -116,25 +109,22 @@ def _jump(position: dt.datetime) -> None:
 
 
 def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
-    segments = ctx.store.recordings(camera, kind="segment")
-    segment = recording_at(segments, position)
-    picture, caption = None, ""
-    if segment is not None:
-        picture = picture_of(segment, ctx.root, position)
-        caption = f"recording at {_clock(position)} UTC"
+    config = ctx.camera_config(camera)
+    picture = picture_at(ctx.store, camera, ctx.folders, when=position, config=config)
     if picture is None:
-        snapshot = latest_alert_snapshot(ctx.store, camera, ctx.root, before=position)
-        if snapshot is not None:
-            picture, caption = snapshot[0], f"alert snapshot from {_clock(snapshot[1])} UTC"
-    if picture is None:
-        latest = latest_picture(ctx.store, camera, ctx.root)
-        if latest is not None:
-            picture, caption = latest[0], f"nothing recorded here; latest from {_clock(latest[1])}"
-    show_picture(picture, caption, max_width=1280)
-    if segment is not None:
+        picture = picture_at(ctx.store, camera, ctx.folders, config=config)
+        if picture is not None:
+            note = f"nothing recorded here; latest {picture.caption}"
+            picture = Picture(picture.image, picture.time, note)
+    caption = f"{picture.caption} at {_clock(picture.time)} UTC" if picture else ""
+    show_picture(picture.image if picture else None, caption, max_width=1280)
+    segments = [
+        s for s in ctx.store.recordings(camera, kind="segment") if s.start <= position <= s.end
+    ]
+    video = ctx.folders.recording(segments[-1].path) if segments else None
+    if video is not None:
         with st.expander("Play the recording from here"):
-            offset = int(max(position - segment.start, 0))
-            st.video(str(resolve_path(ctx.root, segment.path)), start_time=offset)
+            st.video(str(video), start_time=int(max(position - segments[-1].start, 0)))
 
 
 def _trends(table: pd.DataFrame, alerts: pd.DataFrame) -> None:
@@ -150,7 +140,7 @@ def _what_if(
     ctx: ConsoleContext, camera: str, samples: list[MetricSample], recorded: pd.DataFrame
 ) -> tuple[pd.DataFrame | None, str]:
     st.subheader("What if the thresholds had been different?")
-    config = _camera_config(ctx, camera)
+    config = ctx.camera_config(camera)
     if config is None:
         st.caption("The store holds no configuration for this camera.")
         return None, ""
@@ -226,12 +216,6 @@ def _export(
         "Printable report (HTML)", lambda: render_report_html(report),
         f"{camera}-{stamp}-report.html", "text/html", key="export-report",
     )  # fmt: skip
-
-
-def _camera_config(ctx: ConsoleContext, camera: str) -> CameraConfig | None:
-    if ctx.config is None:
-        return None
-    return next((c for c in ctx.config.cameras if c.name == camera), None)
 
 
 def _datetime(epoch: float) -> dt.datetime:

@@ -32,8 +32,9 @@ from crowdwatch.console.geometry import (
     format_points,
     parse_points,
 )
+from crowdwatch.console.pictures import alert_snapshot, raw_frame
 from crowdwatch.console.whatif import with_thresholds
-from crowdwatch.console.widgets import cached_latest_picture, threshold_sliders
+from crowdwatch.console.widgets import threshold_sliders
 from crowdwatch.pipeline.camera import zone_rules
 
 try:  # optional: clicking on pictures
@@ -71,8 +72,14 @@ def render(ctx: ConsoleContext) -> None:
 
 
 def _picture(ctx: ConsoleContext, camera: CameraConfig) -> np.ndarray | None:
-    latest = cached_latest_picture(ctx.store, ctx.store.url, camera.name, ctx.root)
-    return latest[0] if latest else source_frame(camera)
+    """A frame as filmed (zones are drawn in the camera's own pixels), else an alert snapshot."""
+    frame = raw_frame(ctx.store, camera.name, ctx.folders)
+    if frame is None:
+        frame = source_frame(camera)
+    if frame is None:
+        snapshot = alert_snapshot(ctx.store, camera.name, ctx.folders)
+        frame = snapshot.image if snapshot else None
+    return frame
 
 
 # -- zones --------------------------------------------------------------------------------------

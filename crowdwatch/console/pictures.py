@@ -1,0 +1,256 @@
+"""Pictures for the console: a camera's recorded frame at a moment, with its heat map, zone
+outlines in their alert colours and the moment's counts, from what the engine recorded.
+
+The recorder writes raw video segments (frame times in a ``.times.json`` beside each) and
+heat-map snapshots (``.heat.npz``), indexed in the store by time, with paths relative to the
+recording folder. Alert snapshots are annotated JPEGs with paths relative to the store's folder.
+A store filled by ``crowdwatch analyze`` has only alert snapshots; they are used when no
+recording covers the moment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
+from crowdwatch.config.schema import CameraConfig
+from crowdwatch.metrics import ZoneMetrics
+from crowdwatch.recording.recorder import times_path_of
+from crowdwatch.recording.replay import load_heat
+from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
+from crowdwatch.zones import Zone
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# How far back a heat-map snapshot or a zone's sample may lie and still describe a moment.
+HEAT_HORIZON_S = 60.0
+METRICS_HORIZON_S = 60.0
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where the store's relative file paths start.
+
+    ``store`` holds alert snapshots (SQLite: the store file's folder); ``recordings`` are the
+    candidate recording folders, tried in order (``--recordings``, then ``recordings`` beside
+    the store, then the store's folder itself).
+    """
+
+    store: Path
+    recordings: tuple[Path, ...]
+
+    def alert_snapshot(self, path: str) -> Path:
+        """The file of an alert snapshot path."""
+        return _under(self.store, path)
+
+    def recording(self, path: str) -> Path | None:
+        """The file of a recording index path, or None when no candidate folder has it."""
+        for root in self.recordings:
+            candidate = _under(root, path)
+            if candidate.exists():
+                return candidate
+        return None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture of a camera at ``time`` (epoch seconds), with a caption saying what it is."""
+
+    image: np.ndarray
+    time: float
+    caption: str
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """A BGR image file, or None when it is missing or unreadable."""
+    if path.suffix.lower() not in _IMAGE_SUFFIXES or not path.is_file():
+        return None
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def segment_frame(
+    path: Path, entry: RecordingEntry, when: float
+) -> tuple[np.ndarray, float] | None:
+    """The segment's frame shown at wall time ``when`` and that frame's own time.
+
+    Uses the recorder's frame times when present; otherwise spreads the frames evenly over the
+    entry's time span.
+    """
+    times = _frame_times(path)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return None
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if not times:
+            span = max(entry.end - entry.start, 1e-9)
+            times = [entry.start + span * i / max(frames - 1, 1) for i in range(max(frames, 1))]
+        index = int(np.clip(bisect.bisect_right(times, when) - 1, 0, len(times) - 1))
+        if frames:
+            index = min(index, frames - 1)
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, image = capture.read()
+        return (image, times[index]) if ok and image is not None else None
+    finally:
+        capture.release()
+
+
+def picture_at(
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    when: float | None = None,
+    config: CameraConfig | None = None,
+    slack_s: float = 1.0,
+) -> Picture | None:
+    """The camera at ``when`` (None: its latest recording): the recorded frame with the heat
+    map, zones and counts of that moment, else the latest alert snapshot before it."""
+    segments = store.recordings(camera, kind="segment")
+    segment = _segment_for(segments, when, slack_s)
+    if segment is not None:
+        file = folders.recording(segment.path)
+        moment = segment.end if when is None else when
+        frame = segment_frame(file, segment, moment) if file is not None else None
+        if frame is not None:
+            image = compose(store, camera, folders, frame[0], frame[1], config)
+            return Picture(image, frame[1], "recording")
+    return alert_snapshot(store, camera, folders, before=when)
+
+
+def raw_frame(store: SqlStore, camera: str, folders: Folders) -> np.ndarray | None:
+    """The camera's latest recorded frame as it was filmed (for drawing zones on)."""
+    segment = _segment_for(store.recordings(camera, kind="segment"), None, 0.0)
+    file = folders.recording(segment.path) if segment is not None else None
+    frame = segment_frame(file, segment, segment.end) if file is not None else None
+    return frame[0] if frame is not None else None
+
+
+def alert_snapshot(
+    store: SqlStore, camera: str, folders: Folders, before: float | None = None
+) -> Picture | None:
+    """The annotated frame saved when the camera's latest alert (opened by ``before``) opened."""
+    for alert in store.alerts(camera=camera, end=before, limit=50):
+        if alert.snapshot:
+            image = read_image(folders.alert_snapshot(alert.snapshot))
+            if image is not None:
+                return Picture(image, alert.opened, f"alert snapshot ({alert.zone} {alert.level})")
+    return None
+
+
+def compose(
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    image: np.ndarray,
+    when: float,
+    config: CameraConfig | None = None,
+    opacity: float = 0.6,
+) -> np.ndarray:
+    """A recorded frame drawn as the engine annotates live frames: the heat map of the moment
+    ``when``, zones in their alert colours with counts, and a line with the time and alerts."""
+    heat, _, full_size = _heat_at(store, camera, folders, when)
+    metrics = _metrics_at(store, camera, when)
+    alerts = [a for a in store.alerts(camera=camera, start=when, end=when) if _open_at(a, when)]
+    picture = image.copy()
+    if heat is not None:
+        picture = draw_heatmap(picture, _heat_for(heat, picture.shape[:2]), opacity)
+    if config is not None and config.zones:
+        scale = image.shape[1] / full_size[1] if full_size else 1.0
+        _draw_zone_levels(picture, config, metrics, scale)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
+    text = f"{camera}  {stamp} UTC"
+    if alerts:
+        text += "  ALERTS: " + ", ".join(f"{a.zone} {a.level}" for a in alerts)
+    return draw_header(picture, text)
+
+
+def _heat_for(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A reduced heat snapshot at the picture's size, keeping its total (people per pixel)."""
+    height, width = shape
+    if heat.shape == (height, width):
+        return heat
+    scale = (heat.shape[0] * heat.shape[1]) / (height * width)
+    return cv2.resize(heat, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+
+
+def _segment_for(
+    segments: Sequence[RecordingEntry], when: float | None, slack_s: float
+) -> RecordingEntry | None:
+    readable = [entry for entry in segments if entry.status == "ok"]
+    if when is None:
+        return readable[-1] if readable else None
+    covering = [e for e in readable if e.start - slack_s <= when <= e.end + slack_s]
+    return covering[-1] if covering else None
+
+
+def _heat_at(
+    store: SqlStore, camera: str, folders: Folders, when: float
+) -> tuple[np.ndarray | None, float | None, tuple[int, int] | None]:
+    snapshots = store.recordings(camera, when - HEAT_HORIZON_S, when, kind="snapshot")
+    for entry in reversed([s for s in snapshots if s.start <= when and s.status == "ok"]):
+        file = folders.recording(entry.path)
+        heat = load_heat(file) if file is not None and file.suffix == ".npz" else None
+        if heat is not None:
+            return heat, entry.start, _original_shape(file)
+    return None, None, None
+
+
+def _original_shape(file: Path) -> tuple[int, int] | None:
+    try:
+        with np.load(file) as data:
+            shape = data["shape"]
+            return int(shape[0]), int(shape[1])
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def _metrics_at(store: SqlStore, camera: str, when: float) -> list[MetricSample]:
+    newest: dict[tuple[str, str], MetricSample] = {}
+    for sample in store.metrics(camera, start=when - METRICS_HORIZON_S, end=when):
+        newest[(sample.kind, sample.zone)] = sample
+    return list(newest.values())
+
+
+def _draw_zone_levels(
+    image: np.ndarray, config: CameraConfig, metrics: list[MetricSample], scale: float
+) -> None:
+    zones = [Zone(z.name, np.asarray(z.polygon, np.float32) * scale) for z in config.zones]
+    records = [
+        ZoneMetrics(
+            camera=s.camera,
+            zone=s.zone,
+            frame_index=s.frame_index or 0,
+            time_s=s.time,
+            count=s.value("count") or 0.0,
+            area_m2=s.value("area_m2"),
+            density=s.value("density"),
+            occupancy=s.value("occupancy"),
+            level=s.level,
+        )  # fmt: skip
+        for s in metrics
+        if s.kind == "zone"
+    ]
+    draw_zones(image, zones, records)
+
+
+def _frame_times(path: Path) -> list[float] | None:
+    try:
+        return [float(t) for t in json.loads(times_path_of(path).read_text("utf-8"))]
+    except (OSError, ValueError):
+        return None
+
+
+def _open_at(alert: StoredAlert, when: float) -> bool:
+    return alert.opened <= when and (alert.closed is None or alert.closed >= when)
+
+
+def _under(root: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else root / candidate

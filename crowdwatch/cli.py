@@ -216,6 +216,10 @@ def console(
     store: Annotated[
         str, typer.Option(help="Store to open (path or URL); `crowdwatch demo` fills the default.")
     ] = "out/demo/crowdwatch.db",
+    recordings: Annotated[
+        Path | None,
+        typer.Option(help="Recording folder given to `crowdwatch run --record` (for replay)."),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port to serve the console on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
 ) -> None:
@@ -231,6 +235,8 @@ def console(
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--", "--store", store,
     ]  # fmt: skip
+    if recordings is not None:
+        command += ["--recordings", str(recordings)]
     typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")
     try:
         raise typer.Exit(subprocess.call(command))

@@ -15,6 +15,9 @@ from crowdwatch.motion import (
     DenseFlow,
     FlowStream,
     LineCrossingCounter,
+    LineFlow,
+    LineFlowCounter,
+    LineFlowMeter,
     crossings_between,
     crowd_flow,
     crowd_pressure_map,
@@ -281,3 +284,46 @@ def test_density_flow_keeps_crossings_apart_when_one_walker_hides_another():
 def test_density_flow_of_empty_maps_is_still():
     empty = np.zeros((HEIGHT, WIDTH), np.float32)
     assert not density_flow(empty, empty).any()
+
+
+def test_flow_counter_cancels_back_and_forth_within_its_window():
+    """A blob jittering across the line reads +-0.3 a frame; one real crossing reads +1."""
+
+    def interval(net: float) -> LineFlow:
+        profile = np.zeros(16)
+        profile[5] = net
+        return LineFlow("l", 4.0, 0.1, max(net, 0) / 0.1, max(-net, 0) / 0.1, profile)
+
+    counter = LineFlowCounter(window_s=1.0)
+    for net in [0.3, -0.3] * 10 + [0.25] * 4:
+        counter.update(interval(net))
+    assert counter.positive == pytest.approx(1.0)
+    assert counter.negative == pytest.approx(0.0)
+
+
+def test_meter_counts_the_hidden_walker_with_density_motion():
+    background = texture()
+    line = CountingLine("middle", (WIDTH / 2, 20), (WIDTH / 2, HEIGHT - 20), positive="left")
+    meters = {
+        motion: LineFlowMeter([line], top_down_calibration(), DT_S, motion=motion)
+        for motion in ("density", "image")
+    }
+    feet_a, feet_b = np.array([100.0, 150.0]), np.array([220.0, 125.0])
+    for step in range(40):
+        a, b = feet_a + step * np.array([3.0, 0.0]), feet_b + step * np.array([-3.0, 0.0])
+        frame = render_walkers(np.array([b - [0, WALKER_H / 2]]), background)
+        frame = render_walkers(np.array([a - [0, WALKER_H / 2]]), frame)
+        density = gaussian_density(np.array([a, b]), sigma=4.0)
+        flows = {motion: meter.update(density, frame) for motion, meter in meters.items()}
+    assert set(flows["density"]) == {"middle"}
+    positive, negative = meters["density"].crossings("middle")
+    assert positive == pytest.approx(1.0, abs=0.2)
+    assert negative == pytest.approx(1.0, abs=0.2)
+    # The frames' flow at B's hidden feet is A's: B's crossing goes the wrong way.
+    assert meters["image"].crossings("middle")[1] < 0.3
+
+
+def test_meter_rejects_duplicate_line_names():
+    line = CountingLine("gate", (0, 10), (50, 10))
+    with pytest.raises(ValueError, match="distinct"):
+        LineFlowMeter([line, line], top_down_calibration(), DT_S)

@@ -4,6 +4,8 @@ from crowdwatch.motion.lines import (
     CountingLine,
     LineCrossingCounter,
     LineFlow,
+    LineFlowCounter,
+    LineFlowMeter,
     crossings_between,
     line_flow,
 )
@@ -14,6 +16,7 @@ from crowdwatch.motion.optical_flow import (
     crowd_velocity,
     density_flow,
     ground_velocity,
+    moving_mass,
 )
 from crowdwatch.motion.pressure import crowd_pressure_map, zone_mean_speed, zone_pressure
 from crowdwatch.motion.stall import StallState, detect_stalled_flow
@@ -24,6 +27,8 @@ __all__ = [
     "FlowStream",
     "LineCrossingCounter",
     "LineFlow",
+    "LineFlowCounter",
+    "LineFlowMeter",
     "StallState",
     "crossings_between",
     "crowd_flow",
@@ -33,6 +38,7 @@ __all__ = [
     "detect_stalled_flow",
     "ground_velocity",
     "line_flow",
+    "moving_mass",
     "zone_mean_speed",
     "zone_pressure",
 ]

@@ -26,6 +26,7 @@ from crowdwatch.motion import (
     detect_stalled_flow,
     ground_velocity,
     line_flow,
+    moving_mass,
     zone_mean_speed,
     zone_pressure,
 )
@@ -327,3 +328,13 @@ def test_meter_rejects_duplicate_line_names():
     line = CountingLine("gate", (0, 10), (50, 10))
     with pytest.raises(ValueError, match="distinct"):
         LineFlowMeter([line, line], top_down_calibration(), DT_S)
+
+
+def test_moving_mass_keeps_what_moved_and_drops_what_appeared():
+    before = gaussian_density(np.array([[100.0, 120.0]]))
+    after = gaussian_density(np.array([[104.0, 120.0], [250.0, 60.0]]))  # one moved, one is new
+    flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    flow[..., 0] = 4.0
+    kept = moving_mass(before, after, flow)
+    assert kept[100:140, 80:130].sum() == pytest.approx(1.0, abs=0.02)
+    assert kept[40:80, 230:270].sum() == pytest.approx(0.0, abs=1e-6)

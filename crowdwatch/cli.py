@@ -226,10 +226,12 @@ def console(
     """Open the operator console (Streamlit) on a store: live wall, alerts, setup, review."""
     import subprocess
 
-    from crowdwatch.console import streamlit_app
+    import crowdwatch.console
 
+    # The script's path only: importing it would run the console here.
+    script = Path(crowdwatch.console.__file__).with_name("streamlit_app.py")
     command = [
-        sys.executable, "-m", "streamlit", "run", streamlit_app.__file__,
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",

@@ -17,7 +17,7 @@ import streamlit as st
 
 from crowdwatch.console.context import ConsoleContext, build_context, log_out, shared_store
 from crowdwatch.console.data import console_folders, store_target
-from crowdwatch.console.pages import alerts, camera, live, review, setup
+from crowdwatch.console.views import alerts, camera, live, review, setup
 from crowdwatch.store import StoreError
 
 # url path -> (title, icon, renderer)

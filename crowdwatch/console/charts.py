@@ -57,7 +57,7 @@ _ALERT_COLUMNS = (
 
 
 # Times are UTC everywhere in the console, whatever the browser's time zone.
-_UTC_AXIS = alt.Axis(format="%H:%M:%S", formatType="utc", title="UTC")
+_UTC_AXIS = alt.Axis(labelExpr="utcFormat(datum.value, '%H:%M:%S')", title="UTC")
 _UTC_SCALE = alt.Scale(type="utc")
 
 
@@ -246,7 +246,7 @@ def trend_chart(
             x=alt.X("time:T", axis=_UTC_AXIS, scale=_UTC_SCALE),
             y=alt.Y("value:Q", title=title),
             color=alt.Color("zone:N", title="zone"),
-            tooltip=["zone", alt.Tooltip("time:T", format="%H:%M:%S", formatType="utc"), "value:Q"],
+            tooltip=["zone", _utc_tooltip("time"), "value:Q"],
         )
     )
     layers: list[alt.Chart] = []
@@ -270,41 +270,36 @@ def timeline_chart(
     start: pd.Timestamp,
     end: pd.Timestamp,
     cursor: pd.Timestamp | None = None,
-    height: int = 90,
+    row_px: int = 24,
 ) -> alt.LayerChart:
-    """Alert bars per zone along a time range, with a rule where the replay cursor stands."""
-    frame = pd.DataFrame({"time": [start, end]})
-    axis = (
-        alt.Chart(frame)
-        .mark_point(opacity=0)
-        .encode(x=alt.X("time:T", axis=_UTC_AXIS, scale=alt.Scale(type="utc", domain=[start, end])))
-    )
-    layers: list[alt.Chart] = [axis]
-    if not alerts.empty:
-        layers.append(
-            alt.Chart(alerts)
-            .mark_bar(height=10, cornerRadius=2)
-            .encode(
-                x=alt.X("start:T", axis=_UTC_AXIS, scale=_UTC_SCALE),
+    """Alert bars, a row per zone, along ``[start, end]``, with a rule at the replay cursor."""
+    scale = alt.Scale(type="utc", domain=[start, end])
+    rows = max(int(alerts["zone"].nunique()) if not alerts.empty else 0, 1)
+    if alerts.empty:
+        base = alt.Chart(pd.DataFrame({"time": [start, end]})).mark_point(opacity=0)
+        layers: list[alt.Chart] = [base.encode(x=alt.X("time:T", axis=_UTC_AXIS, scale=scale))]
+    else:
+        # Severe levels last, so that they are drawn over the milder ones they overlap.
+        ordered = alerts.iloc[alerts["level"].map(LEVEL_RANK).fillna(0).argsort(kind="stable")]
+        bars = alt.Chart(ordered).mark_bar(cornerRadius=2)
+        layers = [
+            bars.encode(
+                x=alt.X("start:T", axis=_UTC_AXIS, scale=scale),
                 x2="end:T",
                 y=alt.Y("zone:N", title=None),
                 color=_level_scale(alerts["level"]),
-                tooltip=[
-                    "zone",
-                    "rule",
-                    "level",
-                    alt.Tooltip("start:T", format="%H:%M:%S", formatType="utc"),
-                ],
+                tooltip=["zone", "rule", "level", _utc_tooltip("start")],
             )
-        )
+        ]
     if cursor is not None:
-        marker = pd.DataFrame({"time": [cursor]})
-        layers.append(
-            alt.Chart(marker)
-            .mark_rule(color="black", strokeWidth=2)
-            .encode(x=alt.X("time:T", scale=_UTC_SCALE))
-        )
-    return alt.layer(*layers).properties(height=height)
+        marker = alt.Chart(pd.DataFrame({"time": [cursor]})).mark_rule(color="black", size=2)
+        layers.append(marker.encode(x=alt.X("time:T", scale=scale)))
+    # Streamlit fits the whole chart (axis, legend) into the height: leave room for them.
+    return alt.layer(*layers).properties(height=max(row_px * rows + 60, 120))
+
+
+def _utc_tooltip(field: str) -> alt.Tooltip:
+    return alt.Tooltip(f"{field}:T", timeUnit="utcyearmonthdatehoursminutesseconds", title=field)
 
 
 def _alert_spans(spans: pd.DataFrame) -> alt.Chart:

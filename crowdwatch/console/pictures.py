@@ -133,10 +133,20 @@ def raw_frame(store: SqlStore, camera: str, folders: Folders) -> np.ndarray | No
 
 
 def alert_snapshot(
-    store: SqlStore, camera: str, folders: Folders, before: float | None = None
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    before: float | None = None,
+    after: float | None = None,
 ) -> Picture | None:
-    """The annotated frame saved when the camera's latest alert (opened by ``before``) opened."""
-    for alert in store.alerts(camera=camera, end=before, limit=50):
+    """The annotated frame saved when an alert of the camera opened: the latest one opened by
+    ``before``, or with ``after`` the first one opened from then on."""
+    if after is None:
+        alerts = store.alerts(camera=camera, end=before, limit=50)
+    else:
+        alerts = sorted(store.alerts(camera=camera, start=after), key=lambda a: a.opened)
+        alerts = [alert for alert in alerts if alert.opened >= after][:50]
+    for alert in alerts:
         if alert.snapshot:
             image = read_image(folders.alert_snapshot(alert.snapshot))
             if image is not None:

@@ -20,7 +20,7 @@ from crowdwatch.console.charts import (
     trend_table,
 )
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.pictures import Picture, picture_at
+from crowdwatch.console.pictures import Picture, alert_snapshot, picture_at
 from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
 from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
 from crowdwatch.console.widgets import show_picture, threshold_sliders
@@ -48,9 +48,7 @@ def render(ctx: ConsoleContext) -> None:
     alerts = ctx.store.alerts(camera=camera, start=start, end=end)
     table, alert_rows = samples_table(samples), alerts_table(alerts, now=end)
     position = _scrubber(start, end, alerts)
-    st.altair_chart(
-        timeline_chart(alert_rows, _ts(start), _ts(end), cursor=_ts(position)), width="stretch"
-    )
+    _show_timeline(timeline_chart(alert_rows, _ts(start), _ts(end), cursor=_ts(position)))
     _replay(ctx, camera, position)
     _trends(table, alert_rows)
     whatif, note = _what_if(ctx, camera, samples, alert_rows)
@@ -112,9 +110,9 @@ def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
     config = ctx.camera_config(camera)
     picture = picture_at(ctx.store, camera, ctx.folders, when=position, config=config)
     if picture is None:
-        picture = picture_at(ctx.store, camera, ctx.folders, config=config)
+        picture = alert_snapshot(ctx.store, camera, ctx.folders, after=position)
         if picture is not None:
-            note = f"nothing recorded here; latest {picture.caption}"
+            note = f"nothing recorded here; next {picture.caption}"
             picture = Picture(picture.image, picture.time, note)
     caption = f"{picture.caption} at {_clock(picture.time)} UTC" if picture else ""
     show_picture(picture.image if picture else None, caption, max_width=1280)
@@ -168,7 +166,7 @@ def _what_if(
     (st.warning if len(replayed) > len(recorded) else st.info)(summary)
     if not replayed.empty:
         start, end = replayed["start"].min(), replayed["end"].max()
-        st.altair_chart(timeline_chart(replayed, start, end), width="stretch")
+        _show_timeline(timeline_chart(replayed, start, end))
         st.dataframe(
             replayed[["start", "end", "zone", "rule", "level", "peak"]],
             hide_index=True,
@@ -220,6 +218,11 @@ def _export(
 
 def _datetime(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(round(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
+
+
+def _show_timeline(chart) -> None:
+    # Streamlit's default chart height would squash the rows; use the chart's own.
+    st.altair_chart(chart, width="stretch", height=int(chart.height))
 
 
 def _epoch(moment: dt.datetime) -> float:

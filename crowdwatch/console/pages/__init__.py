@@ -1,1 +1,0 @@
-"""One module per console page; each has ``render(ctx)``."""

@@ -11,6 +11,7 @@ recording covers the moment.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -81,8 +82,17 @@ def segment_frame(
     """The segment's frame shown at wall time ``when`` and that frame's own time.
 
     Uses the recorder's frame times when present; otherwise spreads the frames evenly over the
-    entry's time span.
+    entry's time span. Decoded frames are cached (a finished segment never changes), so walls
+    refreshing every second or two decode each camera's latest frame once.
     """
+    return _decoded(str(path), entry.start, entry.end, when)
+
+
+@functools.lru_cache(maxsize=128)
+def _decoded(
+    path_text: str, start: float, end: float, when: float
+) -> tuple[np.ndarray, float] | None:
+    path = Path(path_text)
     times = _frame_times(path)
     capture = cv2.VideoCapture(str(path))
     try:
@@ -90,8 +100,8 @@ def segment_frame(
             return None
         frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         if not times:
-            span = max(entry.end - entry.start, 1e-9)
-            times = [entry.start + span * i / max(frames - 1, 1) for i in range(max(frames, 1))]
+            span = max(end - start, 1e-9)
+            times = [start + span * i / max(frames - 1, 1) for i in range(max(frames, 1))]
         index = int(np.clip(bisect.bisect_right(times, when) - 1, 0, len(times) - 1))
         if frames:
             index = min(index, frames - 1)

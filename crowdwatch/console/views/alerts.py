@@ -130,6 +130,8 @@ def _history(ctx: ConsoleContext) -> None:
             "start": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "end": st.column_config.DatetimeColumn("end (UTC)", format="HH:mm:ss"),
             "peak": st.column_config.NumberColumn(format="%.2f"),
+            "acknowledged_by": st.column_config.TextColumn("acknowledged by"),
+            "acknowledged_note": st.column_config.TextColumn("note"),
         },
     )
     waiting = [alert for alert in records if not alert.acknowledged and not alert.is_open]

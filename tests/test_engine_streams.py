@@ -34,9 +34,7 @@ def test_a_dropped_stream_reconnects_by_itself_and_the_gap_is_recorded(
     clip: Path, tmp_path: Path
 ) -> None:
     server = MjpegServer(clip).start()
-    config = parse_config(
-        {"cameras": [{"name": "gate", "source": server.url, "analysis_fps": 4}]}
-    )
+    config = parse_config({"cameras": [{"name": "gate", "source": server.url, "analysis_fps": 4}]})
     capture = CaptureOptions(open_timeout_s=2, read_timeout_s=2, backoff_s=0.2, max_backoff_s=1)
     options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=2))
     store = open_store(tmp_path / "store.db")

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from crowdwatch.console.context import ConsoleContext, build_context, log_out, shared_store
+from crowdwatch.console.context import (
+    OPERATOR_NAME_KEY,
+    ConsoleContext,
+    build_context,
+    log_out,
+    shared_store,
+)
 from crowdwatch.console.data import console_folders, store_target
 from crowdwatch.console.views import alerts, camera, live, review, setup
 from crowdwatch.store import StoreError
@@ -84,6 +90,7 @@ def _sidebar(ctx: ConsoleContext, target: str) -> None:
                 st.rerun()
         else:
             st.caption("Open console: no users configured.")
+            st.text_input("Your name (for the action log)", key=OPERATOR_NAME_KEY)
         st.caption(f"Store: `{_short(target)}`", help=target)
 
 

@@ -20,6 +20,8 @@ from crowdwatch.console.pictures import Folders
 from crowdwatch.store import SqlStore, open_store
 
 _USER_KEY = "console_user"
+# The open console (no users) asks once, in the sidebar, whom to log changes under.
+OPERATOR_NAME_KEY = "operator-name"
 
 
 @dataclass
@@ -51,8 +53,11 @@ class ConsoleContext:
         return True
 
     def actor(self, typed_name: str = "") -> str:
-        """The name to log an action under: the logged-in user, else the name they typed."""
-        return self.user.name if self.user.authenticated else typed_name.strip()
+        """The name to log an action under: the logged-in user, else the name typed with the
+        action, else the name given in the sidebar of the open console ("" when none)."""
+        if self.user.authenticated:
+            return self.user.name
+        return typed_name.strip() or str(st.session_state.get(OPERATOR_NAME_KEY, "")).strip()
 
 
 @st.cache_resource(show_spinner=False)

@@ -135,6 +135,14 @@ def test_scaled_calibration_matches_resized_image(camera):
     )
 
 
+def test_cropped_calibration_matches_sub_image(camera):
+    _, calibration = camera
+    crop = calibration.cropped(100, 50)
+    np.testing.assert_allclose(
+        crop.to_ground([[20, 30]]), calibration.to_ground([[120, 80]]), atol=1e-9
+    )
+
+
 def test_round_trips_through_dict(camera):
     _, calibration = camera
     restored = GroundCalibration.from_dict(calibration.to_dict())

@@ -178,6 +178,17 @@ class GroundCalibration:
             valid_sign=self.valid_sign,
         )
 
+    def cropped(self, x0: float, y0: float) -> GroundCalibration:
+        """The same calibration for the sub-image whose top-left pixel is (x0, y0)."""
+        to_original = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+        return GroundCalibration(
+            homography=self.homography @ to_original,
+            rms_error_m=self.rms_error_m,
+            max_error_m=self.max_error_m,
+            point_errors_m=self.point_errors_m,
+            valid_sign=self.valid_sign,
+        )
+
     # ----- mapping ------------------------------------------------------------------------------
 
     def to_ground(self, points_px: ArrayLike) -> np.ndarray:

@@ -258,6 +258,7 @@ class LineFlowMeter:
             the density map is too smooth to show motion. Needs ``image`` in :meth:`update`.
         window_s: jitter-cancelling window of the crossing counts (see :class:`LineFlowCounter`).
         flow: the optical-flow engine (default :class:`DenseFlow`).
+        margin_px: motion is computed on the lines' bounding box grown by this margin.
 
     Example:
         >>> meter = LineFlowMeter([line], calibration, dt_s=1 / 7)  # doctest: +SKIP
@@ -274,7 +275,10 @@ class LineFlowMeter:
         motion: MotionSource = "density",
         window_s: float = 1.0,
         flow: DenseFlow | None = None,
+        margin_px: int = 64,
     ) -> None:
+        if not lines:
+            raise ValueError("a line flow meter needs at least one counting line")
         if motion not in ("density", "image"):
             raise ValueError(f"motion must be 'density' or 'image', got {motion!r}")
         if not dt_s > 0:
@@ -287,6 +291,7 @@ class LineFlowMeter:
         self.dt_s = float(dt_s)
         self.motion: MotionSource = motion
         self.flow = flow or DenseFlow()
+        self.margin_px = int(margin_px)
         self.counters = {line.name: LineFlowCounter(window_s) for line in self.lines}
         self._previous_density: np.ndarray | None = None
         self._previous_image: np.ndarray | None = None
@@ -295,6 +300,10 @@ class LineFlowMeter:
         """Add one frame; the flow of each line since the previous frame (empty for the first)."""
         if self.motion == "image" and image is None:
             raise ValueError("image motion needs the frame: update(density, image)")
+        # Motion is only needed around the lines: work on that crop (a fraction of the frame).
+        x0, y0, x1, y1 = self._crop_box(density.shape)
+        density = density[y0:y1, x0:x1]
+        image = None if image is None else image[y0:y1, x0:x1]
         previous_density, previous_image = self._previous_density, self._previous_image
         self._previous_density, self._previous_image = density, image
         if previous_density is None or previous_density.shape != density.shape:
@@ -303,16 +312,35 @@ class LineFlowMeter:
             motion = density_flow(previous_density, density, self.flow)
             mass = moving_mass(previous_density, density, motion)
         else:
-            if previous_image is None:
+            if previous_image is None or image is None or previous_image.shape != image.shape:
                 return {}
             motion = self.flow(previous_image, image)
             mass = density
+        calibration = self.calibration.cropped(x0, y0)
         results = {}
         for line in self.lines:
-            result = line_flow(mass, motion, line, self.calibration, self.dt_s)
+            local = CountingLine(
+                line.name,
+                (line.start[0] - x0, line.start[1] - y0),
+                (line.end[0] - x0, line.end[1] - y0),
+                line.positive,
+            )
+            result = line_flow(mass, motion, local, calibration, self.dt_s)
             self.counters[line.name].update(result)
             results[line.name] = result
         return results
+
+    def _crop_box(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        height, width = shape[:2]
+        xs = [x for line in self.lines for x in (line.start[0], line.end[0])]
+        ys = [y for line in self.lines for y in (line.start[1], line.end[1])]
+        x0 = max(0, int(np.floor(min(xs))) - self.margin_px)
+        y0 = max(0, int(np.floor(min(ys))) - self.margin_px)
+        x1 = min(width, int(np.ceil(max(xs))) + self.margin_px + 1)
+        y1 = min(height, int(np.ceil(max(ys))) + self.margin_px + 1)
+        if x0 >= x1 or y0 >= y1:
+            raise ValueError(f"the counting lines lie outside the {width}x{height} frame")
+        return x0, y0, x1, y1
 
     def crossings(self, name: str) -> tuple[float, float]:
         """(positive, negative) people that crossed line ``name`` so far."""

@@ -18,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 from crowdwatch.config import load_config
 from crowdwatch.config.schema import EstimatorConfig
 from crowdwatch.console.auth import hash_password
+from crowdwatch.console.data import console_folders
+from crowdwatch.console.pictures import alert_snapshot, picture_at
 from crowdwatch.estimators import make_estimator
 from crowdwatch.outputs import save_snapshot
 from crowdwatch.pipeline.camera import CameraAnalyzer
@@ -329,3 +331,18 @@ def test_pages_render_quickly(console_store: Path, monkeypatch: pytest.MonkeyPat
     started = time.perf_counter()
     app.run()
     assert time.perf_counter() - started < 5.0
+
+
+def test_pictures_come_from_the_recording_at_the_asked_moment(console_store: Path) -> None:
+    with open_store(console_store) as store:
+        folders = console_folders(store, [], {})
+        segments = store.recordings("plaza", kind="segment")
+        middle = (segments[1].start + segments[1].end) / 2
+        picture = picture_at(store, "plaza", folders, when=middle)
+        assert picture is not None and picture.caption == "recording"
+        assert abs(picture.time - middle) <= 0.4 + 1e-6  # frames every 0.4 s of video
+        assert picture.image.shape == (576, 768, 3)
+        assert picture_at(store, "plaza", folders, when=segments[0].start - 3600) is None
+        first_alert = min(store.alerts(), key=lambda alert: alert.opened)
+        snapshot = alert_snapshot(store, "plaza", folders, after=segments[0].start)
+        assert snapshot is not None and snapshot.time == first_alert.opened

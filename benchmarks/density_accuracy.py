@@ -57,9 +57,9 @@ def speed_image(root: Path) -> np.ndarray:
     return cv2.resize(image, SPEED_SIZE)
 
 
-def run(estimators: dict, root: Path, limit: int | None) -> dict:
+def run(estimators: dict, root: Path, limit: int | None, accuracy: bool = True) -> dict:
     report: dict = {}
-    for label, dataset, folder, split in VAL_SETS:
+    for label, dataset, folder, split in VAL_SETS if accuracy else ():
         for name, estimator in estimators.items():
             if not (root / folder).exists():
                 print(f"{label:24s} {name:8s} skipped: {root / folder} missing")
@@ -89,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ssd", action="store_true", help="also evaluate the SSD person detector")
     p.add_argument("--limit", type=int, default=None, help="at most this many images per set")
     p.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
+    p.add_argument("--speed-only", action="store_true", help="skip the accuracy sets")
     args = p.parse_args(argv)
     estimators: dict = {"density": DensityEstimator(args.model, threads=args.threads)}
     if args.ssd:
         from crowdwatch.estimators.ssd import SsdPersonDetector
 
         estimators["ssd"] = SsdPersonDetector()
-    report = run(estimators, data_root(), args.limit)
+    report = run(estimators, data_root(), args.limit, accuracy=not args.speed_only)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0

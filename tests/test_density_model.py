@@ -176,3 +176,40 @@ def test_coco_backbone_transfer_matches_the_tensorflow_graph() -> None:
         reference = ssd.forward(TF_PREFIX + layer)
         assert reference.shape == features.shape
         np.testing.assert_allclose(features, reference, atol=1e-3 * np.abs(reference).max())
+
+
+def test_evaluate_reports_mae_rmse_and_speed_on_real_sets(estimator) -> None:
+    from crowdwatch.evaluation.evaluate import evaluate
+
+    folder = data_root() / "beijing_brt/train"
+    if not folder.is_dir():
+        pytest.skip(f"Beijing-BRT absent under {folder}")
+    seen: list[tuple[str, float, float]] = []
+    result = evaluate(
+        "brt", folder, estimator, split="val", limit=4, progress=lambda *a: seen.append(a)
+    )
+    assert result.images == 4 and len(seen) == 4
+    errors = np.array([pred - gt for _, pred, gt in seen])
+    assert result.mae == pytest.approx(np.abs(errors).mean())
+    assert result.mse == pytest.approx(np.sqrt((errors**2).mean()))
+    assert result.mse >= result.mae and result.ms_per_image > 0
+    assert seen[0][0] in load_val_split()["beijing_brt/train"]
+
+
+def test_dataset_readers_convert_matlab_points_and_pets_counts() -> None:
+    from crowdwatch.evaluation.datasets import pets_counts, shanghaitech_images
+
+    root = data_root()
+    if not (root / "pets2009_vtest/vtest_counts.csv").is_file():
+        pytest.skip("PETS counts absent")
+    counts = pets_counts(root / "pets2009_vtest")
+    assert len(counts) == 795 and sum(counts.values()) == 4650
+    items = shanghaitech_images(root / "shanghaitech/part_B_train")
+    assert len(items) == 400 and items[0].name == "IMG_1.jpg"
+    image = items[0].load()
+    h, w = image.shape[:2]
+    # Annotators clicked heads cut by the top edge slightly above it (y = -1.1 after the shift).
+    assert (items[0].points >= -2).all() and items[0].points.min() < 0.0
+    assert (items[0].points[:, 0] < w).all() and (items[0].points[:, 1] < h).all()
+    with pytest.raises(ValueError, match="unknown dataset"):
+        next(iter_dataset("ucf", root))

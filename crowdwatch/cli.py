@@ -224,8 +224,6 @@ def console(
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
 ) -> None:
     """Open the operator console (Streamlit) on a store: live wall, alerts, setup, review."""
-    import subprocess
-
     import crowdwatch.console
 
     # The script's path only: importing it would run the console here.
@@ -240,10 +238,9 @@ def console(
     if recordings is not None:
         command += ["--recordings", str(recordings)]
     typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")
-    try:
-        raise typer.Exit(subprocess.call(command))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    sys.stdout.flush()
+    # Become the Streamlit server (no child left behind when this process is stopped).
+    os.execv(sys.executable, command)
 
 
 @app.command("user")

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
 
+from crowdwatch import cli
 from crowdwatch.config import load_config
 from crowdwatch.config.schema import EstimatorConfig
-from crowdwatch.console.auth import hash_password
+from crowdwatch.console.auth import hash_password, verify_password
 from crowdwatch.console.data import console_folders
 from crowdwatch.console.pictures import alert_snapshot, picture_at
 from crowdwatch.estimators import make_estimator
@@ -346,3 +352,47 @@ def test_pictures_come_from_the_recording_at_the_asked_moment(console_store: Pat
         first_alert = min(store.alerts(), key=lambda alert: alert.opened)
         snapshot = alert_snapshot(store, "plaza", folders, after=segments[0].start)
         assert snapshot is not None and snapshot.time == first_alert.opened
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def test_crowdwatch_user_stores_only_a_hash(store_copy: Path) -> None:
+    runner = CliRunner()
+    added = runner.invoke(
+        cli.app, ["user", "sam", "--role", "viewer", "--store", str(store_copy)],
+        input="watch-only\nwatch-only\n",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    with open_store(store_copy) as store:
+        user = store.user("sam")
+        assert user.role == "viewer" and "watch-only" not in user.password_hash
+        assert verify_password("watch-only", user.password_hash)
+    refused = runner.invoke(cli.app, ["user", "x", "--role", "boss", "--store", str(store_copy)])
+    assert refused.exit_code != 0 and "unknown role" in str(refused.exception)
+
+
+def test_crowdwatch_console_serves_the_console(console_store: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        str(Path(sys.executable).with_name("crowdwatch")), "console",
+        "--store", str(console_store), "--port", str(port), "--address", "127.0.0.1",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health") as answer:
+                    assert answer.read() == b"ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.3)
+        else:
+            pytest.fail("crowdwatch console did not answer within 60 s")
+    finally:
+        server.terminate()  # the command became the server: nothing is left behind
+        server.wait(timeout=15)

@@ -31,7 +31,7 @@ from crowdwatch.outputs import save_snapshot
 from crowdwatch.pipeline.camera import CameraAnalyzer
 from crowdwatch.recording import CameraRecorder, RecordingOptions
 from crowdwatch.sources import open_source, sample_frames
-from crowdwatch.store import open_store
+from crowdwatch.store import CameraHealth, open_store
 from crowdwatch.store.feed import StoreFeed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -396,3 +396,28 @@ def test_crowdwatch_console_serves_the_console(console_store: Path) -> None:
     finally:
         server.terminate()  # the command became the server: nothing is left behind
         server.wait(timeout=15)
+
+
+def test_a_demoted_operator_loses_the_right_to_change_at_once(
+    store_with_users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = log_in(open_page(store_with_users, "setup", monkeypatch), "maria", "gate-7")
+    with open_store(store_with_users) as store:
+        store.set_user("maria", "viewer", store.user("maria").password_hash)
+    app.slider(key="thr-plaza-road-0-warning").set_value(9.0)
+    app.button(key="thr-plaza-save").click().run()
+    assert any("Refused" in message.value for message in app.error)
+
+
+def test_review_names_the_gaps_in_a_cameras_coverage(
+    store_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(store_copy) as store:
+        health = store.health("plaza")[0]
+        samples = store.metrics("plaza")
+        middle = samples[len(samples) // 2].time
+        for state, when in (("reconnecting", middle), ("live", middle + 3)):
+            store.set_health(CameraHealth(**{**health.__dict__, "state": state, "updated": when}))
+    app = open_page(store_copy, "review", monkeypatch)
+    assert_clean(app)
+    assert any("Not analysing from" in c.value and "reconnecting" in c.value for c in app.caption)

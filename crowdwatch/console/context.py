@@ -82,7 +82,11 @@ def session_user(store: SqlStore) -> ConsoleUser | None:
         return OPEN_ACCESS
     user = st.session_state.get(_USER_KEY)
     if user is not None:
-        return user
+        # Roles are read again on every run: a demoted or removed user loses rights at once.
+        record = store.user(user.name)
+        if record is not None:
+            return ConsoleUser(record.name, record.role)
+        log_out()
     _login_form(store)
     return None
 

@@ -49,6 +49,9 @@ def render(ctx: ConsoleContext) -> None:
     table, alert_rows = samples_table(samples), alerts_table(alerts, now=end)
     position = _scrubber(start, end, alerts)
     _show_timeline(timeline_chart(alert_rows, _ts(start), _ts(end), cursor=_ts(position)))
+    for gap in ctx.store.gaps(camera, start, end):
+        until = "still" if gap.end is None else f"until {_clock(gap.end)}"
+        st.caption(f"Not analysing from {_clock(gap.start)} {until} ({gap.reason}).")
     _replay(ctx, camera, position)
     _trends(table, alert_rows)
     whatif, note = _what_if(ctx, camera, samples, alert_rows)

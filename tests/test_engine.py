@@ -159,9 +159,15 @@ def _engine_process(config: Path, store: Path, log: Path) -> subprocess.Popen[by
 
 
 def _observed(path: Path) -> tuple[set, set]:
+    """Metric rows and alert ids a separate reader sees now (none before the schema exists)."""
+    if not path.exists():
+        return set(), set()
     with sqlite3.connect(path, timeout=10) as connection:
-        metrics = set(connection.execute("SELECT camera, zone, time, count FROM metrics"))
-        alerts = {row[0] for row in connection.execute("SELECT id FROM alerts")}
+        try:
+            metrics = set(connection.execute("SELECT camera, zone, time, count FROM metrics"))
+            alerts = {row[0] for row in connection.execute("SELECT id FROM alerts")}
+        except sqlite3.OperationalError:  # the engine is still creating the tables
+            return set(), set()
     return metrics, alerts
 
 
@@ -174,7 +180,7 @@ def test_kill_9_mid_run_loses_nothing_committed_and_the_engine_resumes(
     store_path = tmp_path / "store.db"
     engine = _engine_process(config_path, store_path, tmp_path / "first.log")
     try:
-        _wait_for(lambda: store_path.exists() and len(_observed(store_path)[0]) >= 20, 90)
+        _wait_for(lambda: len(_observed(store_path)[0]) >= 20, 90)
         _wait_for(lambda: len(_observed(store_path)[1]) >= 2, 30)
         metrics_before, alerts_before = _observed(store_path)
     finally:

@@ -367,6 +367,24 @@ def replay(
     typer.echo(f"wrote {out}: {summary.frames} frames, {summary.alerts} alert(s) in view")
 
 
+@app.command()
+def status(
+    store: Annotated[str, typer.Option(help="Store (path or URL).")] = "crowdwatch.db",
+) -> None:
+    """Every camera's state, analysis rate and problems, and the open alerts, from the store."""
+    from crowdwatch.store import open_store
+
+    with open_store(store) as opened:
+        cameras, alerts = opened.health(), opened.active_alerts()
+    if not cameras:
+        typer.echo(f"no camera has reported to {store} yet")
+    for health in cameras:
+        typer.echo(_health_line(health))
+    typer.echo(f"{len(alerts)} open alert(s)")
+    for alert in alerts:
+        typer.echo(f"  {alert.camera}/{alert.zone}: {alert.level} ({alert.rule}), id {alert.id}")
+
+
 def _health_line(health) -> str:
     rate = f"{health.analysis_fps:.1f}/{health.target_fps or 0:.1f} fps"
     line = (

@@ -421,3 +421,15 @@ def test_review_names_the_gaps_in_a_cameras_coverage(
     app = open_page(store_copy, "review", monkeypatch)
     assert_clean(app)
     assert any("Not analysing from" in c.value and "reconnecting" in c.value for c in app.caption)
+
+
+def test_review_plays_the_recording_forward(
+    console_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page(console_store, "review", monkeypatch)
+    start = app.slider(key="review-position").value
+    app.select_slider(key="review-speed").set_value(5)
+    app.toggle(key="review-play").set_value(True).run()
+    assert_clean(app)
+    assert (app.slider(key="review-position").value - start).total_seconds() == 5
+    assert app.image[0].proto.imgs[0].caption.startswith("recording at")

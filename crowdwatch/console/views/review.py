@@ -1,5 +1,6 @@
-"""Review: replay a camera's recording over a time range with its alerts on a timeline, jump to
-an alert, re-run the alert rules with other thresholds, and export a report."""
+"""Review: replay a camera's recording over a time range with its heat map and its alerts on a
+timeline (scrub, jump to an alert, or play at 1-10x), re-run the alert rules with other
+thresholds, and export a report."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from crowdwatch.console.widgets import show_picture, threshold_sliders
 from crowdwatch.store import MetricSample, StoredAlert
 
 _CHARTED = ("count", "density", "occupancy", "flow_rate")
+SPEEDS = [1, 2, 5, 10]
+PLAY_TICK_S = 1.0
 _POSITION = "review-position"
 
 
@@ -47,12 +50,16 @@ def render(ctx: ConsoleContext) -> None:
     samples = ctx.store.metrics(camera, start=start, end=end)
     alerts = ctx.store.alerts(camera=camera, start=start, end=end)
     table, alert_rows = samples_table(samples), alerts_table(alerts, now=end)
-    position = _scrubber(start, end, alerts)
-    _show_timeline(timeline_chart(alert_rows, _ts(start), _ts(end), cursor=_ts(position)))
+    _alert_jumper(start, end, alerts)
+    play, speed = st.columns([1, 3], vertical_alignment="bottom")
+    playing = play.toggle("Play", key="review-play")
+    rate = speed.select_slider("Speed", options=SPEEDS, value=1, format_func=lambda x: f"{x}×",
+                               key="review-speed")  # fmt: skip
+    player = _playing if playing else _player
+    player(ctx, camera, start, end, alert_rows, rate)
     for gap in ctx.store.gaps(camera, start, end):
         until = "still" if gap.end is None else f"until {_clock(gap.end)}"
         st.caption(f"Not analysing from {_clock(gap.start)} {until} ({gap.reason}).")
-    _replay(ctx, camera, position)
     _trends(table, alert_rows)
     whatif, note = _what_if(ctx, camera, samples, alert_rows)
     _export(ctx, camera, start, end, table, alert_rows, whatif, note)
@@ -78,38 +85,70 @@ def _range_picker(bounds: tuple[float, float]) -> tuple[float, float]:
     return _epoch(chosen[0]), _epoch(chosen[1])
 
 
-def _scrubber(start: float, end: float, alerts: list[StoredAlert]) -> float:
+def _alert_jumper(start: float, end: float, alerts: list[StoredAlert]) -> None:
     low, high = _datetime(start), _datetime(end)
     current = st.session_state.get(_POSITION)
     if current is None or not low <= current <= high:
         st.session_state[_POSITION] = low
-    if alerts:
-        choice, jump = st.columns([4, 1], vertical_alignment="bottom")
-        ordered = sorted(alerts, key=lambda alert: alert.start)
-        picked = choice.selectbox(
-            "Alerts in this range",
-            ordered,
-            format_func=lambda a: f"{_clock(a.start)} {a.zone} {a.rule} {a.level.upper()}",
-            key="review-alert",
-        )
-        jump.button(
-            "Jump to alert",
-            key="review-jump",
-            on_click=_jump,
-            args=(_datetime(min(max(picked.start, start), end)),),
-        )
-    position = st.slider(
-        "Position", min_value=low, max_value=high, step=dt.timedelta(seconds=1),
-        format="HH:mm:ss", key=_POSITION,
-    )  # fmt: skip
-    return _epoch(position)
+    if not alerts:
+        return
+    choice, jump = st.columns([4, 1], vertical_alignment="bottom")
+    ordered = sorted(alerts, key=lambda alert: alert.start)
+    picked = choice.selectbox(
+        "Alerts in this range",
+        ordered,
+        format_func=lambda a: f"{_clock(a.start)} {a.zone} {a.rule} {a.level.upper()}",
+        key="review-alert",
+    )
+    jump.button(
+        "Jump to alert",
+        key="review-jump",
+        on_click=_jump,
+        args=(_datetime(min(max(picked.start, start), end)),),
+    )
 
 
 def _jump(position: dt.datetime) -> None:
     st.session_state[_POSITION] = position
 
 
-def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
+def _player(
+    ctx: ConsoleContext,
+    camera: str,
+    start: float,
+    end: float,
+    alerts: pd.DataFrame,
+    rate: int,
+    advance: bool = False,
+) -> None:
+    """Position slider, alert timeline with its cursor, and the recording at the position."""
+    low, high = _datetime(start), _datetime(end)
+    if advance:  # playing: move on before the slider is drawn
+        moved = st.session_state[_POSITION] + dt.timedelta(seconds=PLAY_TICK_S * rate)
+        st.session_state[_POSITION] = min(moved, high)
+    position = _epoch(
+        st.slider(
+            "Position",
+            min_value=low,
+            max_value=high,
+            step=dt.timedelta(seconds=1),
+            format="HH:mm:ss",
+            key=_POSITION,
+        )  # fmt: skip
+    )
+    _show_timeline(timeline_chart(alerts, _ts(start), _ts(end), cursor=_ts(position)))
+    _picture(ctx, camera, position)
+
+
+@st.fragment(run_every=PLAY_TICK_S)
+def _playing(
+    ctx: ConsoleContext, camera: str, start: float, end: float, alerts: pd.DataFrame, rate: int
+) -> None:
+    """The player advancing by itself, only this part of the page rerunning."""
+    _player(ctx, camera, start, end, alerts, rate, advance=True)
+
+
+def _picture(ctx: ConsoleContext, camera: str, position: float) -> None:
     config = ctx.camera_config(camera)
     picture = picture_at(ctx.store, camera, ctx.folders, when=position, config=config)
     if picture is None:
@@ -119,13 +158,6 @@ def _replay(ctx: ConsoleContext, camera: str, position: float) -> None:
             picture = Picture(picture.image, picture.time, note)
     caption = f"{picture.caption} at {_clock(picture.time)} UTC" if picture else ""
     show_picture(picture.image if picture else None, caption, max_width=1280)
-    segments = [
-        s for s in ctx.store.recordings(camera, kind="segment") if s.start <= position <= s.end
-    ]
-    video = ctx.folders.recording(segments[-1].path) if segments else None
-    if video is not None:
-        with st.expander("Play the recording from here"):
-            st.video(str(video), start_time=int(max(position - segments[-1].start, 0)))
 
 
 def _trends(table: pd.DataFrame, alerts: pd.DataFrame) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -80,6 +81,16 @@ class MjpegServer:
     def stop(self) -> None:
         """Stop for good."""
         self.outage()
+
+    def freeze(self) -> None:
+        """Keep the connection open but send nothing (a camera that hangs)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Carry on sending after :meth:`freeze`."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def _spawn(self) -> None:
         self._kill()

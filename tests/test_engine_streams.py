@@ -66,3 +66,27 @@ def test_a_dropped_stream_reconnects_by_itself_and_the_gap_is_recorded(
     assert before and after
     assert not store.metrics("gate", start=gap.start + 2.5, end=back_at - 0.5)
     assert store.health("gate")[0].state == "stopped"
+
+
+def test_a_stream_that_hangs_is_reported_stalled_and_recovers(clip: Path, tmp_path: Path) -> None:
+    server = MjpegServer(clip).start()
+    config = parse_config({"cameras": [{"name": "gate", "source": server.url}]})
+    capture = CaptureOptions(open_timeout_s=2, read_timeout_s=4, backoff_s=0.2, max_backoff_s=1)
+    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=1.5))
+    store = open_store(tmp_path / "store.db")
+    engine = Engine(config, store, options).start()
+    worker = engine.workers["gate"]
+    try:
+        _wait_for(lambda: worker.stats.analysed >= 3, 60, server)
+        server.freeze()
+        _wait_for(lambda: worker.state() == "stalled", 6)
+        server.thaw()
+        analysed = worker.stats.analysed
+        _wait_for(lambda: worker.stats.analysed > analysed + 2, 20, server)
+        assert worker.state() == "live"
+    finally:
+        server.thaw()
+        engine.stop()
+        server.stop()
+    assert "stalled" in [event.state for event in store.camera_events("gate")]
+    assert [gap.reason for gap in store.gaps("gate")][:1] == ["stalled"]

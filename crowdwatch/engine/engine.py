@@ -219,6 +219,10 @@ class Engine:
             if now - since >= self.options.restart_failed_after_s and not self._stop.is_set():
                 log.warning("restarting camera %s after a failure", name)
                 self._failed_since.pop(name, None)
+                try:
+                    worker.stop(timeout_s=5)  # release what is left (a remote actor's name)
+                except Exception:
+                    log.exception("cleaning up failed camera %s", name)
                 camera = next(c for c in self.config.cameras if c.name == name)
                 self._start_camera(camera)
 

@@ -8,6 +8,7 @@ halves the speed of small people moving over a static background).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -244,16 +245,28 @@ def ground_velocity(flow: np.ndarray, calibration: GroundCalibration, dt_s: floa
     if not dt_s > 0:
         raise ValueError(f"dt_s must be positive, got {dt_s}")
     height, width = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    start = _project(calibration, xs, ys)
-    end = _project(calibration, xs + flow[..., 0], ys + flow[..., 1])
+    xs, ys, start = _pixel_grid_on_ground(
+        calibration.homography.tobytes(), calibration.valid_sign, width, height
+    )
+    end = _project(
+        calibration.homography, calibration.valid_sign, xs + flow[..., 0], ys + flow[..., 1]
+    )
     return ((end - start) / dt_s).astype(np.float32)
 
 
-def _project(calibration: GroundCalibration, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    h = calibration.homography
+@lru_cache(maxsize=8)
+def _pixel_grid_on_ground(
+    homography: bytes, valid_sign: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel coordinates and their ground positions: the same every frame, so computed once."""
+    matrix = np.frombuffer(homography, dtype=np.float64).reshape(3, 3)
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return xs, ys, _project(matrix, valid_sign, xs, ys)
+
+
+def _project(h: np.ndarray, valid_sign: float, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     w = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
-    w = np.where(calibration.valid_sign * w > 0, w, np.nan)
+    w = np.where(valid_sign * w > 0, w, np.nan)
     gx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / w
     gy = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / w
     return np.stack([gx, gy], axis=-1)

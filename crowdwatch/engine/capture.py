@@ -73,6 +73,7 @@ class FrameGrabber:
         self.error: str | None = None
         self.frames_read = 0
         self.reconnects = 0
+        self.last_frame_at = time.monotonic()  # monotonic time of the newest frame
         self._newest: Grab | None = None
         self._condition = threading.Condition()
         self._stop = threading.Event()
@@ -192,6 +193,7 @@ class FrameGrabber:
     def _publish(self, image: np.ndarray) -> None:
         with self._condition:
             self.frames_read += 1
+            self.last_frame_at = time.monotonic()
             self._newest = Grab(image, time.time(), self.frames_read)
             self.state = "live"
             self.error = None

@@ -121,7 +121,6 @@ class CameraWorker:
         self._rate = RateMeter()
         self._last_seq = 0
         self._last_time = 0.0
-        self._last_new_frame = time.monotonic()
         self._last_health = -math.inf
         self._reported_state = ""
 
@@ -163,7 +162,8 @@ class CameraWorker:
         if self.error is not None:
             return "failed"
         grabbed = self._grabber.state
-        if grabbed == "live" and time.monotonic() - self._last_new_frame > self.options.stall_s:
+        silent_s = time.monotonic() - self._grabber.last_frame_at
+        if grabbed == "live" and silent_s > self.options.stall_s:
             return "stalled"
         return grabbed
 
@@ -173,7 +173,7 @@ class CameraWorker:
         return CameraHealth(
             camera=self.name,
             state=self.state(),
-            analysis_fps=round(self._rate.rate(), 3),
+            analysis_fps=round(self._rate.rate(time.monotonic()), 3),
             target_fps=self.target_fps,
             analysed_frames=self.stats.analysed,
             skipped_frames=self.stats.skipped,
@@ -196,9 +196,10 @@ class CameraWorker:
                     self._report_health()
                     next_due = time.monotonic()
                     continue
-                started = time.monotonic()
+                # Waiting for a frame of a slow stream is not lag of ours: count at most a tick.
+                due = max(next_due, time.monotonic() - 1.0 / (self.target_fps or 1e9))
                 self._analyse(grab)
-                next_due = self._schedule(started, grab)
+                next_due = self._schedule(due)
                 self._report_health()
         except Exception as error:  # one camera's failure must not stop the others
             log.exception("camera %s failed", self.name)
@@ -206,22 +207,29 @@ class CameraWorker:
         finally:
             self._close()
 
-    def _schedule(self, started: float, grab: Grab) -> float:
-        """When to analyse next; counts the ticks a slow analysis made this camera miss."""
+    def _schedule(self, due: float) -> float:
+        """When to analyse next, on a fixed grid of the analysis rate from ``due``.
+
+        A late analysis is followed at once by the next one while the lag is under one tick;
+        beyond that, the ticks it overran are skipped (and counted): the camera stays on the
+        live edge instead of queueing up work.
+        """
         now = time.monotonic()
         fps = self.target_fps
         if not fps:
             return now
         period = 1.0 / fps
-        ticks = max(1, math.ceil((now - started) / period - 1e-9))
-        self.stats.skipped += ticks - 1
-        return started + ticks * period
+        next_due = due + period
+        if now - next_due >= period:
+            overrun = math.floor((now - next_due) / period)
+            self.stats.skipped += overrun
+            next_due += overrun * period
+        return next_due
 
     def _analyse(self, grab: Grab) -> None:
         if not self.target_fps:
             self.stats.skipped += max(0, grab.sequence - self._last_seq - 1)
         self._last_seq = grab.sequence
-        self._last_new_frame = time.monotonic()
         # Alert engines need times in order; a wall clock may step back (NTP).
         when = max(grab.captured, self._last_time + 1e-6)
         frame = Frame(grab.image, grab.sequence, when, self.name)

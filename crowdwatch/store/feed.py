@@ -36,11 +36,16 @@ class RateMeter:
         """Count one event at time ``now`` (seconds, any clock)."""
         self._times.append(now)
 
-    def rate(self) -> float:
-        """Events per second; 0 with fewer than two events."""
+    def rate(self, now: float | None = None) -> float:
+        """Events per second; 0 with fewer than two events, or when given ``now``, if no
+        event came for much longer than usual (the source stopped)."""
         if len(self._times) < 2 or self._times[-1] <= self._times[0]:
             return 0.0
-        return (len(self._times) - 1) / (self._times[-1] - self._times[0])
+        span = self._times[-1] - self._times[0]
+        interval = span / (len(self._times) - 1)
+        if now is not None and now - self._times[-1] > 3 * interval + 1.0:
+            return 0.0
+        return (len(self._times) - 1) / span
 
 
 class StoreFeed:

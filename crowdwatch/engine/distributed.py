@@ -27,10 +27,12 @@ class CameraActor:
     store connection. Arguments are plain data so they travel between machines."""
 
     def __init__(self, camera: dict, event: dict, store_url: str, options: WorkerOptions) -> None:
+        from crowdwatch.engine.memory import limit_malloc_arenas
         from crowdwatch.engine.worker import CameraWorker, LockedEstimator
         from crowdwatch.estimators import make_estimator
         from crowdwatch.store import open_store
 
+        limit_malloc_arenas()
         config = EventConfig.model_validate(event)
         self.store = open_store(store_url)
         estimator = LockedEstimator(make_estimator(config.estimator))

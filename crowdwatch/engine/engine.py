@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.engine.memory import limit_malloc_arenas
 from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
 from crowdwatch.engine.worker import CameraWorker, LockedEstimator, WorkerOptions
 from crowdwatch.estimators import Estimator, make_estimator
@@ -99,6 +100,7 @@ class Engine:
         self._failed_since: dict[str, float] = {}
         self._last_prune = -float("inf")
         self._make_worker = self._worker_factory()
+        limit_malloc_arenas()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from crowdwatch.estimators.base import Estimator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
 from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
-from crowdwatch.store.feed import RateMeter
+from crowdwatch.store.feed import RateMeter, metric_records
 from crowdwatch.store.records import CameraHealth
 from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
 from crowdwatch.store.sql import SqlStore
@@ -235,7 +235,7 @@ class CameraWorker:
         frame = Frame(grab.image, grab.sequence, when, self.name)
         started = time.perf_counter()
         result = self._analyzer.process(frame)
-        self._metrics.write(result.zones)
+        self._metrics.write(metric_records(result))
         self.stats.metrics_latency_s.append(time.time() - grab.captured)
         self._emit(result.events, result)
         if result.events:

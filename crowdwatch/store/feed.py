@@ -19,6 +19,25 @@ from crowdwatch.store.sql import SqlStore
 HEALTH_EVERY_S = 2.0
 
 
+def metric_records(result: Any) -> list[Any]:
+    """Every metrics record of an analysed frame: its ``zones`` and any other list of records
+    with a camera and a time (counting lines, flow, ... as later stages add them).
+
+    Example:
+        >>> from types import SimpleNamespace as Record
+        >>> zone = Record(camera="gate", zone="a", time_s=1.0)
+        >>> line = Record(camera="gate", line="door", time_s=1.0)
+        >>> len(metric_records(Record(zones=[zone], lines=[line], events=["x"])))
+        2
+    """
+    records: list[Any] = list(result.zones)
+    for name, value in vars(result).items():
+        if name == "zones" or not isinstance(value, list):
+            continue
+        records += [r for r in value if hasattr(r, "camera") and hasattr(r, "time_s")]
+    return records
+
+
 class RateMeter:
     """Events per second over a sliding window of the last ``window`` events.
 
@@ -98,7 +117,7 @@ class StoreFeed:
 
     def write(self, result: Any) -> None:
         """Store one analysed frame's metrics (a ``FrameResult``); report health now and then."""
-        self.metrics.write(result.zones)
+        self.metrics.write(metric_records(result))
         self.frames += 1
         self._last_frame_time = self.clock.wall(result.frame.time_s)
         now = time.monotonic()

@@ -2,10 +2,20 @@
 
 from crowdwatch.annotate.draw import (
     LEVEL_COLOURS,
+    draw_density_m2,
     draw_header,
     draw_heatmap,
+    draw_lines,
     draw_points,
     draw_zones,
 )
 
-__all__ = ["LEVEL_COLOURS", "draw_header", "draw_heatmap", "draw_points", "draw_zones"]
+__all__ = [
+    "LEVEL_COLOURS",
+    "draw_density_m2",
+    "draw_header",
+    "draw_heatmap",
+    "draw_lines",
+    "draw_points",
+    "draw_zones",
+]

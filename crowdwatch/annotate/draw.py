@@ -7,9 +7,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from crowdwatch.config.schema import LineConfig
 from crowdwatch.heatmap.colour import overlay, smooth_for_display
-from crowdwatch.metrics.records import ZoneMetrics
+from crowdwatch.measures import DensityColourScale
+from crowdwatch.metrics.records import LineMetrics, ZoneMetrics
 from crowdwatch.zones.zone import Zone
+
+_DENSITY_SCALE = DensityColourScale()
 
 # BGR colours per alert level: calm green, then amber, orange, red.
 LEVEL_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -32,6 +36,45 @@ def draw_heatmap(
     smooth = smooth_for_display(heat, sigma)
     vmax = people_scale / (2 * np.pi * sigma**2 + 1e-9)
     return overlay(frame, smooth, vmax=vmax, max_alpha=opacity)
+
+
+def draw_density_m2(
+    frame: np.ndarray, people_per_m2: np.ndarray, scale: DensityColourScale = _DENSITY_SCALE
+) -> np.ndarray:
+    """Overlay people per m² in the crowd-safety bands' colours, with a legend of the bands."""
+    image = scale.overlay(frame, people_per_m2)
+    x, y = 8, frame.shape[0] - 8 - 16 * len(scale.legend())
+    panel = image[y - 4 : frame.shape[0] - 4, 4:170]
+    panel[:] = (panel * 0.35).astype(np.uint8)  # darken behind the legend so it reads anywhere
+    for name, limits, colour in scale.legend():
+        cv2.rectangle(image, (x, y), (x + 12, y + 12), colour, -1)
+        _text(image, f"{name} {limits}/m2", (x + 18, y + 11), (255, 255, 255), 0.4)
+        y += 16
+    return image
+
+
+def draw_lines(
+    frame: np.ndarray, lines: Sequence[LineConfig], metrics: Sequence[LineMetrics]
+) -> np.ndarray:
+    """Counting lines with an arrow to their "in" side and their crossings each way."""
+    by_name = {m.line: m for m in metrics}
+    for line in lines:
+        record = by_name.get(line.name)
+        colour = LEVEL_COLOURS.get(record.level if record else "normal", LEVEL_COLOURS["normal"])
+        start, end = np.array(line.start, float), np.array(line.end, float)
+        cv2.line(frame, _pt(start), _pt(end), colour, 3, cv2.LINE_AA)
+        middle = (start + end) / 2
+        direction = end - start
+        normal = np.array([-direction[1], direction[0]]) / (np.linalg.norm(direction) + 1e-9)
+        if line.positive == "left":
+            normal = -normal
+        cv2.arrowedLine(frame, _pt(middle), _pt(middle + 25 * normal), colour, 2, cv2.LINE_AA,
+                        tipLength=0.35)  # fmt: skip
+        text = line.name
+        if record is not None:
+            text += f" in {record.crossed_in:.0f} out {record.crossed_out:.0f}"
+        _label(frame, text, (int(end[0]), int(end[1]) + 18), colour)
+    return frame
 
 
 def draw_zones(
@@ -78,6 +121,15 @@ def _zone_text(record: ZoneMetrics) -> str:
 def _label_anchor(polygon: np.ndarray) -> tuple[int, int]:
     top = polygon[np.argmin(polygon[:, 1])]
     return int(max(top[0], 4)), int(max(top[1] - 6, 40))
+
+
+def _pt(point: np.ndarray) -> tuple[int, int]:
+    return int(round(point[0])), int(round(point[1]))
+
+
+def _text(image: np.ndarray, text: str, origin, colour, size: float) -> None:
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, size, colour, 1, cv2.LINE_AA)
 
 
 def _label(frame: np.ndarray, text: str, origin: tuple[int, int], colour) -> None:

@@ -30,6 +30,8 @@ class ZoneConfig(_Strict):
         polygon: three or more (x, y) image pixels, in order around the zone.
         area_m2: walkable ground area; overrides the area computed from the camera's calibration.
         capacity: people the zone is meant to hold, for ``occupancy`` rules.
+        limit_density: people per m² the ``minutes_to_limit`` forecast counts down to (default 4,
+            G. K. Still's critical density).
         alerts: the zone's rules. Empty means the literature defaults for density when the zone's
             area is known, and no alerts otherwise.
     """
@@ -38,6 +40,7 @@ class ZoneConfig(_Strict):
     polygon: list[Point] = Field(min_length=3)
     area_m2: float | None = Field(default=None, gt=0)
     capacity: int | None = Field(default=None, gt=0)
+    limit_density: float = Field(default=4.0, gt=0)
     alerts: list[AlertRule] = Field(default_factory=list)
 
     @field_validator("polygon")
@@ -59,11 +62,16 @@ class ZoneConfig(_Strict):
 
 
 class LineConfig(_Strict):
-    """A counting line between two image points; ``in`` is the side to the left of start->end."""
+    """A counting line between two image points, drawn on the ground.
+
+    Looking along start -> end in the image, crossings towards ``positive`` (``right`` by default)
+    count as "in", the others as "out". Flow needs the camera's calibration.
+    """
 
     name: str = Field(min_length=1)
     start: Point
     end: Point
+    positive: Literal["left", "right"] = "right"
     alerts: list[AlertRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -78,6 +86,8 @@ class CalibrationConfig(_Strict):
 
     Either ``image_points`` with ``ground_points`` (four or more pairs), or ``rectangle``: the
     four image corners of a ground rectangle ``width_m`` x ``depth_m``, in order around it.
+    ``head_height_m`` is where estimators that see heads (the density model) place people: their
+    mass is projected to the ground through the plane of heads at that height (0 turns it off).
     """
 
     image_points: list[Point] | None = None
@@ -85,6 +95,7 @@ class CalibrationConfig(_Strict):
     rectangle: list[Point] | None = None
     width_m: float | None = Field(default=None, gt=0)
     depth_m: float | None = Field(default=None, gt=0)
+    head_height_m: float = Field(default=1.7, ge=0, le=3)
 
     @model_validator(mode="after")
     def _one_form(self) -> CalibrationConfig:
@@ -106,7 +117,12 @@ class CalibrationConfig(_Strict):
 
 
 class CameraConfig(_Strict):
-    """One camera: where its frames come from and what to measure in them."""
+    """One camera: where its frames come from and what to measure in them.
+
+    ``line_motion`` chooses what moves people across counting lines: ``density`` (the density
+    maps' own motion; robust to people hiding each other while they stay apart) or ``image``
+    (the frames' optical flow; for crowds too dense for separate blobs).
+    """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str | int
@@ -115,6 +131,7 @@ class CameraConfig(_Strict):
     calibration: CalibrationConfig | None = None
     analysis_fps: float | None = Field(default=None, gt=0)
     frame_size: tuple[int, int] | None = None
+    line_motion: Literal["density", "image"] = "density"
 
     @model_validator(mode="after")
     def _unique_names(self) -> CameraConfig:

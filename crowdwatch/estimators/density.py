@@ -112,6 +112,7 @@ class DensityEstimator:
     """
 
     name = "density"
+    anchor = "head"  # the network was trained on head annotations
 
     def __init__(
         self, model_path: Path | None = None, threads: int = 2, max_side: int = DEFAULT_MAX_SIDE

@@ -55,6 +55,7 @@ class SsdPersonDetector:
     """
 
     name = "ssd"
+    anchor = "feet"  # people are placed at the bottom-centre of their boxes
 
     def __init__(
         self, score_threshold: float = 0.3, tiles: tuple[int, int] = (1, 1), nms_iou: float = 0.5

@@ -42,6 +42,7 @@ class YoloEstimator:
     """
 
     name = "yolo"
+    anchor = "feet"  # people are placed at the bottom-centre of their boxes
 
     def __init__(
         self,

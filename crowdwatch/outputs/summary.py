@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from crowdwatch.metrics.records import ZoneMetrics
+from crowdwatch.metrics.records import LineMetrics, ZoneMetrics
 
 
 @dataclass
@@ -21,6 +21,8 @@ class ZoneSummary:
     peak_count_time_s: float | None = None
     peak_density: float | None = None
     peak_density_time_s: float | None = None
+    peak_pressure: float | None = None
+    stalled_frames: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: ZoneMetrics) -> None:
@@ -33,6 +35,27 @@ class ZoneSummary:
             self.peak_density is None or record.density > self.peak_density
         ):
             self.peak_density, self.peak_density_time_s = record.density, record.time_s
+        if record.pressure is not None:
+            self.peak_pressure = max(self.peak_pressure or 0.0, record.pressure)
+        self.stalled_frames += int(record.stalled)
+
+
+@dataclass
+class LineSummary:
+    """Crossings and peak flow of one counting line over a run."""
+
+    line: str
+    length_m: float = 0.0
+    crossed_in: float = 0.0
+    crossed_out: float = 0.0
+    peak_flow_rate: float = 0.0
+    peak_flow_time_s: float | None = None
+
+    def add(self, record: LineMetrics) -> None:
+        self.length_m = record.length_m
+        self.crossed_in, self.crossed_out = record.crossed_in, record.crossed_out
+        if record.flow_rate > self.peak_flow_rate:
+            self.peak_flow_rate, self.peak_flow_time_s = record.flow_rate, record.time_s
 
 
 @dataclass
@@ -50,13 +73,20 @@ class RunSummary:
     peak_count: float = 0.0
     peak_count_time_s: float | None = None
     zones: dict[str, ZoneSummary] = field(default_factory=dict)
+    lines: dict[str, LineSummary] = field(default_factory=dict)
     alerts_by_level: Counter = field(default_factory=Counter)
     wall_seconds: float = 0.0
     estimator_ms_per_frame: float = 0.0
     completed: bool = False
     error: str | None = None
 
-    def add_frame(self, time_s: float, total: float, zones: list[ZoneMetrics]) -> None:
+    def add_frame(
+        self,
+        time_s: float,
+        total: float,
+        zones: list[ZoneMetrics],
+        lines: list[LineMetrics] = (),
+    ) -> None:
         """Fold one analysed frame into the totals."""
         self.frames_analysed += 1
         self.first_time_s = time_s if self.first_time_s is None else self.first_time_s
@@ -66,9 +96,11 @@ class RunSummary:
             self.peak_count, self.peak_count_time_s = total, time_s
         for record in zones:
             self.zones.setdefault(record.zone, ZoneSummary(record.zone)).add(record)
+        for record in lines:
+            self.lines.setdefault(record.line, LineSummary(record.line)).add(record)
 
     def add_alert(self, zone: str, level: str) -> None:
-        """Count an alert that opened."""
+        """Count an alert that opened (on a zone or a line)."""
         self.alerts_by_level[level] += 1
         if zone in self.zones:
             counts = self.zones[zone].alerts

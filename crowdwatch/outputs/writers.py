@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.errors import CrowdwatchError
-from crowdwatch.metrics.records import ZoneMetrics
+from crowdwatch.metrics.records import LineMetrics, ZoneMetrics
 
 METRICS_COLUMNS = [
     "time_s",
@@ -27,20 +27,44 @@ METRICS_COLUMNS = [
     "area_m2",
     "density",
     "occupancy",
+    "level_of_service",
+    "mean_speed",
+    "flow_rate",
+    "pressure",
+    "rise_rate",
+    "minutes_to_limit",
+    "stalled",
+    "level",
+]
+LINE_COLUMNS = [
+    "time_s",
+    "frame_index",
+    "camera",
+    "line",
+    "length_m",
+    "flow_in",
+    "flow_out",
+    "flow_rate",
+    "crossed_in",
+    "crossed_out",
+    "level_of_service",
     "level",
 ]
 
 
-class MetricsCsvWriter:
-    """``metrics.csv``: one row per analysed frame per zone, flushed after every frame."""
+class RecordsCsvWriter:
+    """A CSV of metric records (one row per record), flushed after every frame.
 
-    def __init__(self, path: Path) -> None:
+    ``metrics.csv`` holds one row per analysed frame per zone, ``lines.csv`` one per line.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str] = tuple(METRICS_COLUMNS)) -> None:
         self.path = path
         self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
+        self._writer = csv.DictWriter(self._file, fieldnames=list(columns), extrasaction="ignore")
         self._writer.writeheader()
 
-    def write(self, records: Sequence[ZoneMetrics]) -> None:
+    def write(self, records: Sequence[ZoneMetrics | LineMetrics]) -> None:
         self._writer.writerows(record.as_row() for record in records)
         self._file.flush()
 

@@ -1,7 +1,8 @@
 """``crowdwatch analyze``: run one camera's analysis over a source and write the output files.
 
-Outputs in the run folder: ``annotated.mp4``, ``metrics.csv``, ``alerts.jsonl``,
-``summary.json`` and ``snapshots/`` (one JPEG per alert, taken when it opened).
+Outputs in the run folder: ``annotated.mp4``, ``metrics.csv``, ``lines.csv`` (with counting
+lines), ``alerts.jsonl``, ``summary.json``, ``birdseye.png`` (calibrated cameras: mean people per
+m² seen from above) and ``snapshots/`` (one JPEG per alert, taken when it opened).
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 from crowdwatch.alerts import AlertSink, FanoutSink, JsonlAlertLog, WebhookSink
 from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.estimators import Estimator, make_estimator
 from crowdwatch.outputs import (
+    LINE_COLUMNS,
     AnnotatedVideoWriter,
-    MetricsCsvWriter,
+    RecordsCsvWriter,
     RunSummary,
     save_snapshot,
     write_json_atomically,
 )
+from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
@@ -121,7 +125,11 @@ class _Run:
             estimator=analyzer.estimator.name,
             frames_in_source=source.frame_count,
         )
-        self.metrics = MetricsCsvWriter(out_dir / "metrics.csv")
+        self.metrics = RecordsCsvWriter(out_dir / "metrics.csv")
+        self.lines = (
+            RecordsCsvWriter(out_dir / "lines.csv", LINE_COLUMNS) if analyzer.camera.lines else None
+        )
+        self.birdseye = BirdsEyeAccumulator()
         video_fps = _output_fps(source.fps, options)
         self.video = AnnotatedVideoWriter(out_dir / "annotated.mp4", video_fps)
 
@@ -170,9 +178,14 @@ class _Run:
 
     def _record(self, result: FrameResult) -> None:
         self.metrics.write(result.zones)
+        if self.lines is not None:
+            self.lines.write(result.lines)
         if self.feed is not None:
             self.feed.write(result)
-        self.summary.add_frame(result.frame.time_s, result.estimate.count, result.zones)
+        self.summary.add_frame(
+            result.frame.time_s, result.estimate.count, result.zones, result.lines
+        )
+        self.birdseye.add(self.analyzer.scene, result.estimate.density)
         annotated = None
         if self.options.write_video or result.events:
             annotated = self.analyzer.annotate(result)
@@ -192,7 +205,9 @@ class _Run:
             self.alerts.emit(event)
 
     def _close(self) -> None:
-        closers = [self.alerts.close, self.metrics.close, self.video.close]
+        closers = [self.alerts.close, self.metrics.close, self.video.close, self._write_birdseye]
+        if self.lines is not None:
+            closers.append(self.lines.close)
         if self.feed is not None:
             closers.append(lambda: self.feed.close(self.summary))
         for close in closers:
@@ -201,6 +216,11 @@ class _Run:
             except Exception:  # keep closing the others: each file holds recorded data
                 log.exception("error while closing an output of %s", self.out_dir)
         write_json_atomically(self.out_dir / "summary.json", self.summary.to_dict())
+
+    def _write_birdseye(self) -> None:
+        image = self.birdseye.image()
+        if image is not None:
+            cv2.imwrite(str(self.out_dir / "birdseye.png"), image)
 
 
 def _output_fps(source_fps: float, options: AnalysisOptions) -> float:

@@ -1,30 +1,43 @@
-"""One camera's analysis: frame -> estimate -> heat map -> zone metrics -> alert events.
+"""One camera's analysis: frame -> estimate -> heat map -> zone and line metrics -> alert events.
 
-``CameraAnalyzer`` holds the state that lives across frames (zones, live heat map, alert engine),
-so the same object serves a recorded file and a live stream.
+``CameraAnalyzer`` holds the state that lives across frames (scene geometry, live heat map, crowd
+motion, alert engine), so the same object serves a recorded file and a live stream.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from crowdwatch.alerts import AlertEngine, AlertEvent, AlertRule, default_rules
-from crowdwatch.annotate import draw_header, draw_heatmap, draw_points, draw_zones
-from crowdwatch.calibration import CalibrationError, GroundCalibration
-from crowdwatch.config.schema import CalibrationConfig, CameraConfig, HeatmapConfig, ZoneConfig
+from crowdwatch.annotate import (
+    draw_density_m2,
+    draw_header,
+    draw_heatmap,
+    draw_lines,
+    draw_points,
+    draw_zones,
+)
+from crowdwatch.config.schema import CameraConfig, HeatmapConfig, ZoneConfig
 from crowdwatch.estimators.base import Estimator
 from crowdwatch.heatmap import LiveHeatmap
-from crowdwatch.metrics import ZoneMetrics, measure_zone
+from crowdwatch.metrics import LineMetrics, ZoneMetrics, measure_zone
+from crowdwatch.pipeline.dynamics import CrowdDynamics
+from crowdwatch.pipeline.scene import Scene, build_calibration, build_scene
 from crowdwatch.types import Estimate, Frame
-from crowdwatch.zones import Zone
+
+__all__ = ["CameraAnalyzer", "FrameResult", "build_calibration", "zone_rules"]
 
 
 @dataclass
 class FrameResult:
-    """Everything one analysed frame produced."""
+    """Everything one analysed frame produced.
+
+    ``heat`` is the live heat map in people per pixel; ``density_m2`` the frame's people per m² at
+    each pixel (calibrated cameras only, NaN where the image shows no ground).
+    """
 
     frame: Frame
     estimate: Estimate
@@ -32,24 +45,8 @@ class FrameResult:
     zones: list[ZoneMetrics]
     events: list[AlertEvent] = field(default_factory=list)
     estimator_ms: float = 0.0
-
-
-def build_calibration(config: CalibrationConfig | None) -> GroundCalibration | None:
-    """The camera's ground-plane calibration from its config section, if it has one."""
-    if config is None:
-        return None
-    if config.rectangle is not None:
-        return GroundCalibration.from_rectangle(config.rectangle, config.width_m, config.depth_m)
-    return GroundCalibration.from_points(config.image_points, config.ground_points)
-
-
-def build_zones(
-    camera: CameraConfig, width: int, height: int, calibration: GroundCalibration | None
-) -> list[Zone]:
-    """The camera's zones with their ground areas; the whole frame when it has none."""
-    if not camera.zones:
-        return [Zone.whole_frame(width, height, _whole_frame_area(calibration, width, height))]
-    return [_zone(config, calibration) for config in camera.zones]
+    lines: list[LineMetrics] = field(default_factory=list)
+    density_m2: np.ndarray | None = None
 
 
 def zone_rules(zone: ZoneConfig | None, area_known: bool) -> list[AlertRule]:
@@ -65,7 +62,7 @@ class CameraAnalyzer:
     Example:
         >>> analyzer = CameraAnalyzer(camera_config, make_estimator())  # doctest: +SKIP
         >>> result = analyzer.process(frame)  # doctest: +SKIP
-        >>> [(z.zone, z.count, z.level) for z in result.zones]  # doctest: +SKIP
+        >>> [(z.zone, z.count, z.density, z.level) for z in result.zones]  # doctest: +SKIP
     """
 
     def __init__(
@@ -78,21 +75,28 @@ class CameraAnalyzer:
         self.estimator = estimator
         self.heatmap_config = heatmap or HeatmapConfig()
         self.heatmap = LiveHeatmap(self.heatmap_config.half_life_s)
+        # People positions are at the feet for detectors, at the head for the density model.
+        self.anchor = getattr(estimator, "anchor", "feet")
         self.calibration = build_calibration(camera.calibration)
-        self.zones: list[Zone] = []
+        self.scene: Scene | None = None
+        self.dynamics: CrowdDynamics | None = None
         self.engine: AlertEngine | None = None
 
+    @property
+    def zones(self):
+        """The camera's zones (known after the first frame, which gives the frame size)."""
+        return self.scene.zones if self.scene is not None else []
+
     def process(self, frame: Frame) -> FrameResult:
-        """Analyse one frame: estimate people, update the heat map, measure zones, run alerts."""
-        if self.engine is None:
+        """Analyse one frame: people, heat map, zone and line metrics, alerts."""
+        if self.scene is None:
             self._start(*frame.size)
         started = time.perf_counter()
         estimate = self.estimator.estimate(frame.image)
         estimator_ms = (time.perf_counter() - started) * 1000
         heat = self.heatmap.update(estimate.density, frame.time_s)
-        records, events = [], []
-        for zone in self.zones:
-            record = measure_zone(
+        zones = [
+            measure_zone(
                 self.camera.name,
                 zone.name,
                 frame.index,
@@ -100,60 +104,53 @@ class CameraAnalyzer:
                 zone.count(estimate),
                 zone.area_m2,
                 zone.capacity,
-            )
-            events += self.engine.update(record.target, frame.time_s, record.alert_inputs())
-            records.append(_with_level(record, self.engine.level(record.target).label))
-        return FrameResult(frame, estimate, heat, records, events, estimator_ms)
+            )  # fmt: skip
+            for zone in self.scene.zones
+        ]
+        zones, lines = self.dynamics.update(frame, estimate, zones)
+        events: list[AlertEvent] = []
+        zones = [self._alerts(record, frame.time_s, events) for record in zones]
+        lines = [self._alerts(record, frame.time_s, events) for record in lines]
+        density_m2 = None
+        if self.scene.mapper is not None:
+            density_m2 = self.scene.mapper.per_m2(estimate.density)
+        return FrameResult(frame, estimate, heat, zones, events, estimator_ms, lines, density_m2)
 
     def finish(self, time_s: float) -> list[AlertEvent]:
         """Close every open alert at the end of the stream."""
         return self.engine.finish(time_s) if self.engine is not None else []
 
     def annotate(self, result: FrameResult) -> np.ndarray:
-        """The frame with heat map, zones in their alert colours, people and a status line."""
-        image = draw_heatmap(result.frame.image, result.heat, self.heatmap_config.opacity)
-        draw_zones(image, self.zones, result.zones)
+        """The frame with its heat map (banded people/m² when calibrated), zones in their alert
+        colours, counting lines with their crossings, people and a status line."""
+        if result.density_m2 is not None:
+            image = draw_density_m2(result.frame.image, result.density_m2)
+        else:
+            image = draw_heatmap(result.frame.image, result.heat, self.heatmap_config.opacity)
+        draw_zones(image, self.scene.zones, result.zones)
+        draw_lines(image, self.camera.lines, result.lines)
         draw_points(image, result.estimate.points)
-        total = result.estimate.count
         draw_header(
             image,
-            f"{self.camera.name}  t={result.frame.time_s:7.1f}s  "
-            f"frame {result.frame.index}  people {total:.1f}",
+            f"{self.camera.name}  t={result.frame.time_s:7.1f}s  frame {result.frame.index}  "
+            f"people {result.estimate.count:.1f}",
         )
         return image
 
+    def _alerts(self, record, time_s: float, events: list[AlertEvent]):
+        events += self.engine.update(record.target, time_s, record.alert_inputs())
+        return record.with_level(self.engine.level(record.target).label)
+
     def _start(self, width: int, height: int) -> None:
-        self.zones = build_zones(self.camera, width, height, self.calibration)
+        self.scene = build_scene(self.camera, width, height, self.anchor)
+        self.dynamics = CrowdDynamics(self.scene, self.camera)
         configs = {zone.name: zone for zone in self.camera.zones}
         rules = {
             f"{self.camera.name}/{zone.name}": zone_rules(
                 configs.get(zone.name), bool(zone.area_m2)
             )
-            for zone in self.zones
+            for zone in self.scene.zones
         }
+        rules.update({f"{self.camera.name}/{line.name}": list(line.alerts)
+                      for line in self.camera.lines})  # fmt: skip
         self.engine = AlertEngine(rules)
-
-
-def _zone(config: ZoneConfig, calibration: GroundCalibration | None) -> Zone:
-    polygon = np.asarray(config.polygon, np.float32)
-    area = config.area_m2
-    if area is None and calibration is not None:
-        area = calibration.polygon_area_m2(polygon)
-    return Zone(config.name, polygon, area, config.capacity)
-
-
-def _whole_frame_area(
-    calibration: GroundCalibration | None, width: int, height: int
-) -> float | None:
-    """Ground area of the full frame, or None when it shows sky (the horizon is in view)."""
-    if calibration is None:
-        return None
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-    try:
-        return calibration.polygon_area_m2(corners)
-    except CalibrationError:
-        return None
-
-
-def _with_level(record: ZoneMetrics, level: str) -> ZoneMetrics:
-    return replace(record, level=level)

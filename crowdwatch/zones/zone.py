@@ -16,6 +16,10 @@ WHOLE_FRAME = "frame"
 class Zone:
     """A named polygon of the image, with its ground area when known.
 
+    ``polygon`` is drawn on the ground. ``count_polygon`` is the same ground area as the
+    estimator sees it: for an estimator that places people at their heads, the polygon raised to
+    head height (see :func:`crowdwatch.calibration.raised_calibration`); None means ``polygon``.
+
     Example:
         >>> zone = Zone("gate", np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float32))
         >>> int(zone.mask((20, 20)).sum())
@@ -26,6 +30,7 @@ class Zone:
     polygon: np.ndarray
     area_m2: float | None = None
     capacity: int | None = None
+    count_polygon: np.ndarray | None = None
     _masks: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -39,7 +44,8 @@ class Zone:
         key = (int(shape[0]), int(shape[1]))
         if key not in self._masks:
             canvas = np.zeros(key, np.uint8)
-            cv2.fillPoly(canvas, [np.round(self.polygon).astype(np.int32)], 1)
+            outline = self.polygon if self.count_polygon is None else self.count_polygon
+            cv2.fillPoly(canvas, [np.round(outline).astype(np.int32)], 1)
             self._masks[key] = canvas.astype(bool)
         return self._masks[key]
 

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 # Quiet OpenCV's and FFmpeg's own logging before cv2 is imported anywhere: their C-level
@@ -393,6 +394,41 @@ def _health_line(health) -> str:
         f"reconnects {health.reconnects}"
     )
     return line + (f"  ({health.error})" if health.error else "")
+
+
+@app.command()
+def calibrate(
+    config: Annotated[Path, typer.Argument(help="Event YAML with the camera's calibration.")],
+    camera: Annotated[str | None, typer.Option(help="Camera of the config.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the check images.")] = Path(
+        "out/calibration"
+    ),
+) -> None:
+    """Check a camera's ground calibration: fit errors, zone areas, a bird's-eye view."""
+    import cv2
+
+    from crowdwatch.calibration.report import calibration_report
+    from crowdwatch.config import load_config, probe_frame_size
+    from crowdwatch.pipeline.scene import build_calibration
+    from crowdwatch.sources import open_source
+
+    chosen = load_config(config).camera(camera)
+    if chosen.calibration is None:
+        raise CrowdwatchError(f"camera {chosen.name!r} has no 'calibration' section in {config}")
+    calibration = build_calibration(chosen.calibration)
+    size = probe_frame_size(chosen)
+    for line in calibration_report(chosen, calibration, size).lines():
+        typer.echo(line)
+    with open_source(chosen.source) as source:
+        image = next(iter(source)).image
+    corners = np.array(chosen.calibration.image_points or chosen.calibration.rectangle)
+    ground = calibration.to_ground(corners)
+    margin = 3.0
+    bounds = (*(np.nanmin(ground, axis=0) - margin), *(np.nanmax(ground, axis=0) + margin))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"birdseye_{chosen.name}.png"
+    cv2.imwrite(str(path), calibration.birds_eye(image, 0.05, tuple(bounds)))
+    typer.echo(f"bird's-eye view of the calibrated ground (5 cm a pixel): {path}")
 
 
 def main() -> None:

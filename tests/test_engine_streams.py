@@ -79,7 +79,8 @@ def test_a_stream_that_hangs_is_reported_stalled_and_recovers(clip: Path, tmp_pa
     try:
         _wait_for(lambda: worker.stats.analysed >= 3, 60, server)
         server.freeze()
-        _wait_for(lambda: worker.state() == "stalled", 6)
+        states = lambda: [event.state for event in store.camera_events("gate")]  # noqa: E731
+        _wait_for(lambda: "stalled" in states(), 6)
         server.thaw()
         analysed = worker.stats.analysed
         _wait_for(lambda: worker.stats.analysed > analysed + 2, 20, server)

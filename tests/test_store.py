@@ -74,7 +74,10 @@ def test_metrics_time_series_and_latest(store) -> None:
 
 def test_metrics_writer_takes_pipeline_records_and_line_records(store) -> None:
     writer = StoreMetricsWriter(store, WallClock(T0))
-    zone = ZoneMetrics("gate", "north", 7, 1.5, 12.0, 10.0, 1.2, None, "advisory")
+    zone = ZoneMetrics(
+        camera="gate", zone="north", frame_index=7, time_s=1.5, count=12.0, area_m2=10.0,
+        density=1.2, level="advisory",
+    )  # fmt: skip
     line = {"camera": "gate", "line": "door", "time_s": 1.5, "crossed_in": 3, "crossed_out": 1}
     assert writer.write([zone, line]) == 2
     stored = {s.kind: s for s in store.latest_metrics("gate")}
@@ -245,9 +248,14 @@ def test_analyze_fills_a_store_the_console_can_read(tmp_path: Path, sample_clip:
     options = AnalysisOptions(every=4, max_frames=30, write_video=False, progress=False)
     summary = analyze(None, config, out, options, store=out / "crowdwatch.db")
     store = open_store(out / "crowdwatch.db")
-    samples = store.metrics("plaza")
+    samples = store.metrics("plaza", kind="zone")
     assert len(samples) == summary.frames_analysed * 2
-    assert {s.zone for s in store.latest_metrics("plaza")} == {"road", "crossing"}
+    assert {(s.kind, s.zone) for s in store.latest_metrics("plaza")} == {
+        ("zone", "road"),
+        ("zone", "crossing"),
+        ("line", "walkway"),
+    }
+    assert store.latest_metrics("plaza")[0].value("crossed_in") is not None
     (health,) = store.health()
     assert health.state == "stopped" and health.analysed_frames == summary.frames_analysed
     (alert,) = store.alerts(camera="plaza", zone="road")

@@ -68,12 +68,12 @@ def metric_sample(record: Any, clock: WallClock) -> MetricSample:
         raise ValueError(
             f"cannot store metrics record without camera, zone/line and time: {record!r}"
         )
+    # Numbers (flags such as ``stalled`` as 0/1); labels such as a level of service are left
+    # out: they follow from the numbers.
     values = {
         name: _number(value)
         for name, value in fields.items()
-        if name not in _IDENTITY_FIELDS
-        and (value is None or isinstance(value, (int, float)))
-        and not isinstance(value, bool)
+        if name not in _IDENTITY_FIELDS and (value is None or isinstance(value, (int, float)))
     }
     return MetricSample(
         camera=fields["camera"],

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +85,24 @@ def measure(cameras: int, clip: Path, fps: float, warmup_s: float, seconds: floa
     }
 
 
+def measure_in_fresh_process(cameras: int, clip: Path, args: argparse.Namespace) -> dict:
+    """:func:`measure` in a new Python process, so that memory is not left over from the
+    previous run."""
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        "from cameras_capacity import measure;"
+        "print(json.dumps(measure(int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]),"
+        " float(sys.argv[5]), float(sys.argv[6]))))"
+    )
+    folder = str(Path(__file__).resolve().parent)
+    values = [folder, cameras, clip, args.fps, args.warmup, args.seconds]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, values)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _snapshot(engine: Engine) -> dict:
     workers = engine.workers.values()
     durations = [s for w in workers for s in w.stats.analysis_s]
@@ -126,7 +145,7 @@ def main() -> None:
         )
         print("cameras  min fps  mean fps  skipped  cores  cores/cam  RSS MiB  ms/frame  load")
         for cameras in range(1, args.max_cameras + 1):
-            row = measure(cameras, clip, args.fps, args.warmup, args.seconds)
+            row = measure_in_fresh_process(cameras, clip, args)
             rows.append(row)
             print(f"{cameras:7d}  {row['min_fps']:7.2f}  {row['mean_fps']:8.2f}  "
                   f"{row['skipped_ticks']:7d}  {row['cpu_cores']:5.2f}  "
@@ -139,7 +158,8 @@ def main() -> None:
     print(f"holds {max(held, default=0)} camera(s) at {args.fps} fps without falling behind")
     if len(rows) >= 2:
         per_camera = (rows[-1]["rss_mib"] - rows[0]["rss_mib"]) / (rows[-1]["cameras"] - 1)
-        print(f"memory per extra camera: about {per_camera:.0f} MiB")
+        print(f"memory per extra camera: about {per_camera:.0f} MiB "
+              f"(one camera: {rows[0]['rss_mib']:.0f} MiB with the model)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

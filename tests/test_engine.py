@@ -131,6 +131,14 @@ def test_changes_in_the_store_and_in_the_file_apply_within_seconds(
         took = _wait_for(lambda: store.alerts(camera="gate") != [], 8)
         assert took < 5
 
+        # A zone added in the store is measured within seconds.
+        changed = store.latest_config().config
+        extra = {**changed["cameras"][0]["zones"][0], "name": "left"}
+        extra["polygon"] = [[0, 0], [192, 0], [192, 288], [0, 288]]
+        changed["cameras"][0]["zones"].append(extra)
+        store.save_config(changed, author="maria", note="split the square")
+        _wait_for(lambda: store.metrics("gate", "left") != [], 8)
+
         # Someone edits the YAML file: the analysis rate changes.
         time.sleep(0.05)
         cameras = [_camera("gate", str(clip), threshold=0.5, fps=2.0)]
@@ -142,9 +150,12 @@ def test_changes_in_the_store_and_in_the_file_apply_within_seconds(
 
     changes = store.config_changes()
     by_maria = [c for c in changes if c.author == "maria"]
-    assert [(c.path, c.old, c.new) for c in by_maria] == [
-        ("cameras[gate].zones[all].alerts[0].levels.advisory.threshold", 1000.0, 0.5)
-    ]
+    assert [(c.path, c.old, c.new) for c in by_maria][0] == (
+        "cameras[gate].zones[all].alerts[0].levels.advisory.threshold",
+        1000.0,
+        0.5,
+    )
+    assert any(c.path.startswith("cameras[gate].zones[left].polygon") for c in by_maria)
     from_file = [c for c in changes if c.author == f"file:{config_path}"]
     assert ("cameras[gate].analysis_fps", 4.0, 2.0) in [(c.path, c.old, c.new) for c in from_file]
 

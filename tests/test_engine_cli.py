@@ -42,6 +42,9 @@ def test_run_records_then_status_and_replay_read_it_back(clip: Path, tmp_path: P
     assert ran.returncode == 0, ran.stderr
     assert "gate" in ran.stdout and "live" in ran.stdout and ran.stdout.endswith("stopped\n")
 
+    (snapshot,) = (recordings / "gate" / "alerts").glob("*.jpg")  # the alert's frame, blurred
+    assert snapshot.stat().st_size > 1000
+
     status = _crowdwatch("status", "--store", str(store))
     assert status.returncode == 0, status.stderr
     assert "gate" in status.stdout and "stopped" in status.stdout

@@ -104,7 +104,8 @@ def assert_clean(app: AppTest) -> None:
 
 def test_the_recorded_store_holds_what_the_console_shows(console_store: Path) -> None:
     with open_store(console_store) as store:
-        assert len(store.metrics("plaza")) == FRAMES * 2  # two zones
+        assert len(store.metrics("plaza", kind="zone")) == FRAMES * 2  # two zones
+        assert len(store.metrics("plaza", kind="line")) == FRAMES - 1  # one line, from frame 2
         assert store.active_alerts(), "the short run should leave the road alert open"
         assert {entry.kind for entry in store.recordings("plaza")} == {"segment", "snapshot"}
 

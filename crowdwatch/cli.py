@@ -295,6 +295,9 @@ def run(
         str | None,
         typer.Option("--ray", help="Run cameras as Ray actors on this cluster (HOST:PORT, auto)."),
     ] = None,
+    cameras_per_host: Annotated[
+        int, typer.Option(help="With --ray: cameras sharing one actor process and model.", min=1)
+    ] = 4,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     status_every: Annotated[
         float, typer.Option(help="Print every camera's state this often (0: never).")
@@ -321,6 +324,7 @@ def run(
         worker=WorkerOptions(default_fps=fps, recording=recording),
         retention=retention,
         ray_address=ray,
+        ray_cameras_per_host=cameras_per_host,
     )
     last_print = [0.0]
 

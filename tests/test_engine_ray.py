@@ -36,13 +36,16 @@ def test_cameras_run_as_ray_actors_into_postgresql(sample_clip: Path, tmp_path: 
         for name in ("north", "south")
     ]  # fmt: skip
     store = open_store(url)
-    engine = Engine(parse_config({"cameras": cameras}), store, EngineOptions(ray_address="local"))
+    # One camera per host process (a host can run several, sharing its model).
+    options = EngineOptions(ray_address="local", ray_cameras_per_host=1, ray_cpus_per_host=1)
+    engine = Engine(parse_config({"cameras": cameras}), store, options)
     try:
         engine.start()
         _wait_for(lambda: all(h.analysed_frames >= 4 for h in engine.status()), 120)
         assert {h.state for h in engine.status()} == {"live"}
         nodes = {worker.node() for worker in engine.workers.values()}
         assert len(nodes) == 1  # one machine here; on a cluster, Ray spreads them
+        assert len(engine._make_worker.hosts) == 2
 
         # A threshold lowered in the store reaches the actor through the engine.
         changed = store.latest_config().config
@@ -54,5 +57,6 @@ def test_cameras_run_as_ray_actors_into_postgresql(sample_clip: Path, tmp_path: 
     finally:
         engine.stop()
         ray.shutdown()
+    assert engine._make_worker.hosts == []  # every host process was shut down
     assert len(store.metrics("north")) >= 4 and len(store.metrics("south")) >= 4
     assert {h.camera: h.state for h in store.health()} == {"north": "stopped", "south": "stopped"}

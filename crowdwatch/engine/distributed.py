@@ -1,15 +1,18 @@
-"""Scale-out on Ray: each camera worker runs as a Ray actor somewhere in the cluster.
+"""Scale-out on Ray: camera workers run in Ray actors across the machines of a cluster.
 
-Every actor loads its own estimator and opens its own connection to the shared store (use
-PostgreSQL: every node must reach it). The engine process only supervises: it starts the
-actors, passes configuration changes on, and restarts a camera whose actor died.
-Ray is optional: ``pip install 'crowdwatch[ray]'``.
+An actor is a *camera host*: one process with one estimator (one model in memory) and one store
+connection, running a few cameras as :class:`~crowdwatch.engine.worker.CameraWorker` threads.
+Ray places hosts on nodes by the CPUs they reserve, so a 16-core node takes eight hosts of two
+cores. Every host writes straight to the shared store (use PostgreSQL: every node must reach it).
+The engine process only supervises: it starts cameras, passes configuration changes on, and
+restarts a camera whose host died. Ray is optional: ``pip install 'crowdwatch[ray]'``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crowdwatch.config.schema import CameraConfig, EventConfig
@@ -22,81 +25,109 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0
 
 
-class CameraActor:
-    """The body of a camera's Ray actor: a :class:`CameraWorker` with its own estimator and
-    store connection. Arguments are plain data so they travel between machines."""
+class CameraHost:
+    """The body of a camera host actor. Arguments are plain data so they travel between
+    machines."""
 
-    def __init__(self, camera: dict, event: dict, store_url: str, options: WorkerOptions) -> None:
+    def __init__(self, event: dict, store_url: str) -> None:
         from crowdwatch.engine.memory import limit_malloc_arenas
-        from crowdwatch.engine.worker import CameraWorker, LockedEstimator
+        from crowdwatch.engine.worker import LockedEstimator
         from crowdwatch.estimators import make_estimator
         from crowdwatch.store import open_store
 
         limit_malloc_arenas()
-        config = EventConfig.model_validate(event)
+        self.config = EventConfig.model_validate(event)
         self.store = open_store(store_url)
-        estimator = LockedEstimator(make_estimator(config.estimator))
-        self.worker = CameraWorker(
-            CameraConfig.model_validate(camera), estimator, self.store, config.heatmap, options
-        )
+        self.estimator = LockedEstimator(make_estimator(self.config.estimator))
+        self.workers: dict[str, Any] = {}
 
-    def start(self) -> bool:
-        self.worker.start()
+    def add(self, camera: dict, options: WorkerOptions) -> bool:
+        from crowdwatch.engine.worker import CameraWorker
+
+        config = CameraConfig.model_validate(camera)
+        worker = CameraWorker(config, self.estimator, self.store, self.config.heatmap, options)
+        self.workers[config.name] = worker.start()
         return True
 
-    def stop(self) -> bool:
-        self.worker.stop()
-        self.store.close()
+    def remove(self, name: str) -> int:
+        """Stop one camera; returns how many the host still runs."""
+        worker = self.workers.pop(name, None)
+        if worker is not None:
+            worker.stop()
+        return len(self.workers)
+
+    def apply(self, name: str, camera: dict) -> bool:
+        self.workers[name].apply(CameraConfig.model_validate(camera))
         return True
 
-    def apply(self, camera: dict) -> bool:
-        self.worker.apply(CameraConfig.model_validate(camera))
-        return True
+    def health(self, name: str) -> CameraHealth:
+        return self.workers[name].health()
 
-    def health(self) -> CameraHealth:
-        return self.worker.health()
-
-    def is_alive(self) -> bool:
-        return self.worker.is_alive()
+    def is_alive(self, name: str) -> bool:
+        worker = self.workers.get(name)
+        return worker is not None and worker.is_alive()
 
     def node(self) -> str:
-        """The IP address of the node the actor runs on."""
+        """The IP address of the node the host runs on."""
         import ray
 
         return ray.util.get_node_ip_address()
 
+    def close(self) -> bool:
+        for name in list(self.workers):
+            self.remove(name)
+        self.store.close()
+        return True
+
+
+@dataclass
+class _Host:
+    actor: Any
+    cameras: set[str] = field(default_factory=set)
+    dead: bool = False
+
 
 @dataclass
 class RemoteWorker:
-    """The engine's handle on one camera actor (the same methods as a local worker)."""
+    """The engine's handle on one camera in a host actor (the methods of a local worker)."""
 
-    name: str
-    actor: Any
-    ray: Any
+    camera: CameraConfig
+    options: WorkerOptions
+    host: _Host
+    factory: RayWorkerFactory
+
+    @property
+    def name(self) -> str:
+        return self.camera.name
 
     def start(self) -> RemoteWorker:
-        self._call("start")
+        self._call("add", self.camera.model_dump(mode="json"), self.options)
         return self
 
     def stop(self, timeout_s: float = 15.0) -> None:
         try:
-            self._call("stop", timeout_s=timeout_s)
+            self._call("remove", self.name, timeout_s=timeout_s)
+        except Exception as error:
+            log.warning("camera %s: its host did not answer the stop: %s", self.name, error)
+            self.host.dead = True
         finally:
-            self.ray.kill(self.actor)
+            self.factory.release(self.host, self.name)
 
     def apply(self, camera: CameraConfig) -> None:
-        self._call("apply", camera.model_dump(mode="json"))
+        self._call("apply", self.name, camera.model_dump(mode="json"))
+        self.camera = camera
 
     def health(self) -> CameraHealth:
         try:
-            return self._call("health")
+            return self._call("health", self.name)
         except Exception as error:
-            return CameraHealth(self.name, "failed", error=f"camera actor unreachable: {error}")
+            return CameraHealth(self.name, "failed", error=f"camera host unreachable: {error}")
 
     def is_alive(self) -> bool:
         try:
-            return bool(self._call("is_alive", timeout_s=10))
+            return bool(self._call("is_alive", self.name, timeout_s=10))
         except Exception:
+            self.host.dead = True
             return False
 
     def node(self) -> str:
@@ -104,18 +135,20 @@ class RemoteWorker:
         return self._call("node")
 
     def _call(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
-        return self.ray.get(getattr(self.actor, method).remote(*args), timeout=timeout_s)
+        remote = getattr(self.host.actor, method).remote(*args)
+        return self.factory.ray.get(remote, timeout=timeout_s)
 
 
 class RayWorkerFactory:
-    """Makes a :class:`RemoteWorker` per camera on the Ray cluster at ``address``.
+    """Places cameras in camera host actors on the Ray cluster at ``address``.
 
     Args:
         address: ``HOST:PORT`` of the cluster's head, ``auto`` (the cluster this machine is
             part of) or ``local`` (start a one-machine cluster).
-        store_url: the store every actor opens (PostgreSQL for several machines).
-        cpus_per_camera: CPUs Ray reserves per camera actor, which decides how many cameras a
-            node takes (a 16-core node takes 32 cameras at 0.5).
+        store_url: the store every host opens (PostgreSQL for several machines).
+        cameras_per_host: cameras sharing one host process and model (what ``cpus_per_host``
+            cores analyse at their rate: about 4 at 2 fps of 1280x720 per 2 cores).
+        cpus_per_host: CPUs Ray reserves per host, which decides how many hosts a node takes.
     """
 
     def __init__(
@@ -124,7 +157,8 @@ class RayWorkerFactory:
         store_url: str,
         config: EventConfig,
         options: Any,
-        cpus_per_camera: float = 0.5,
+        cameras_per_host: int = 4,
+        cpus_per_host: float = 2.0,
     ) -> None:
         try:
             import ray
@@ -133,9 +167,14 @@ class RayWorkerFactory:
                 "--ray needs Ray installed: pip install 'crowdwatch[ray]'"
             ) from error
         if store_url.startswith(":memory:"):
-            raise CrowdwatchError("camera actors cannot share an in-memory store")
+            raise CrowdwatchError("camera hosts cannot share an in-memory store")
         if not store_url.startswith(("postgresql://", "postgres://")):
-            log.warning("camera actors share a SQLite file: fine on one machine only")
+            log.warning("camera hosts share a SQLite file: fine on one machine only")
+        if cameras_per_host < 1 or cpus_per_host <= 0:
+            raise ValueError(
+                f"need cameras_per_host >= 1 and cpus_per_host > 0, "
+                f"got {cameras_per_host} and {cpus_per_host}"
+            )
         self.ray = ray
         if not ray.is_initialized():
             ray.init(
@@ -147,19 +186,39 @@ class RayWorkerFactory:
         self.store_url = store_url
         self.config = config
         self.options = options
-        self.cpus = cpus_per_camera
-        self._actor_class = ray.remote(max_restarts=0)(CameraActor)
+        self.cameras_per_host = cameras_per_host
+        self.cpus_per_host = cpus_per_host
+        self.hosts: list[_Host] = []
+        self._host_class = ray.remote(max_restarts=0)(CameraHost)
+        self._numbers = itertools.count()
 
     def __call__(self, camera: CameraConfig) -> RemoteWorker:
-        actor = self._actor_class.options(
-            name=f"crowdwatch-camera-{camera.name}",
-            num_cpus=self.cpus,
-            lifetime=None,
-            get_if_exists=False,
-        ).remote(
-            camera.model_dump(mode="json"),
-            self.config.model_dump(mode="json"),
-            self.store_url,
-            self.options.worker_for(camera.name),
-        )
-        return RemoteWorker(camera.name, actor, self.ray)
+        host = self._host_with_room()
+        host.cameras.add(camera.name)
+        return RemoteWorker(camera, self.options.worker_for(camera.name), host, self)
+
+    def release(self, host: _Host, camera: str) -> None:
+        """Forget a camera; a host with no cameras left (or a dead one) is shut down."""
+        host.cameras.discard(camera)
+        if host.cameras and not host.dead:
+            return
+        if host in self.hosts:
+            self.hosts.remove(host)
+        try:
+            if not host.dead:
+                self.ray.get(host.actor.close.remote(), timeout=CALL_TIMEOUT_S)
+        except Exception as error:
+            log.warning("closing a camera host failed: %s", error)
+        finally:
+            self.ray.kill(host.actor)
+
+    def _host_with_room(self) -> _Host:
+        for host in self.hosts:
+            if not host.dead and len(host.cameras) < self.cameras_per_host:
+                return host
+        actor = self._host_class.options(
+            name=f"crowdwatch-host-{next(self._numbers)}", num_cpus=self.cpus_per_host
+        ).remote(self.config.model_dump(mode="json"), self.store_url)
+        host = _Host(actor)
+        self.hosts.append(host)
+        return host

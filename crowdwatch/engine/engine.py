@@ -39,6 +39,8 @@ class EngineOptions:
         retention: how long the store keeps data; pruned hourly (None: never).
         ray_address: run camera workers as Ray actors on this cluster (``auto``, ``local``
             or ``HOST:PORT``); the store must then be reachable from every node (PostgreSQL).
+        ray_cameras_per_host, ray_cpus_per_host: with Ray, how many cameras share one actor
+            process (and its model), and the CPUs Ray reserves for it.
         per_camera: worker options for particular cameras, by name (e.g. a larger recording
             quota for a key camera).
     """
@@ -49,6 +51,8 @@ class EngineOptions:
     retention: Retention | None = field(default_factory=Retention)
     prune_every_s: float = 3600.0
     ray_address: str | None = None
+    ray_cameras_per_host: int = 4
+    ray_cpus_per_host: float = 2.0
     per_camera: dict[str, WorkerOptions] = field(default_factory=dict)
 
     def worker_for(self, camera: str) -> WorkerOptions:
@@ -192,7 +196,12 @@ class Engine:
             from crowdwatch.engine.distributed import RayWorkerFactory
 
             return RayWorkerFactory(
-                self.options.ray_address, self.store.url_for_workers(), self.config, self.options
+                self.options.ray_address,
+                self.store.url_for_workers(),
+                self.config,
+                self.options,
+                cameras_per_host=self.options.ray_cameras_per_host,
+                cpus_per_host=self.options.ray_cpus_per_host,
             )
         shared: list[Estimator] = []
 

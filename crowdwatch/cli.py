@@ -71,6 +71,10 @@ def analyze(
         str | None,
         typer.Option(help="Also write metrics, alerts and health to this store (path or URL)."),
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="With --store: record frames and heat maps here, for replay."),
+    ] = None,
 ) -> None:
     """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
     from crowdwatch.config import default_config, load_config
@@ -82,7 +86,9 @@ def analyze(
     options = AnalysisOptions(
         every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
     )
-    summary = run_analysis(source, event, out, options, camera_name=camera, store=store)
+    summary = run_analysis(
+        source, event, out, options, camera_name=camera, store=store, record=record
+    )
     _print_summary(summary, out)
 
 
@@ -116,6 +122,8 @@ def demo(
     ] = None,
 ) -> None:
     """Analyse the bundled PETS 2009 sample clip with its example configuration."""
+    import shutil
+
     from crowdwatch.config import load_config
     from crowdwatch.paths import sample_config
     from crowdwatch.pipeline import AnalysisOptions
@@ -124,15 +132,17 @@ def demo(
     event = _with_estimator(load_config(sample_config()), estimator, None)
     typer.echo(f"Analysing the sample clip {event.cameras[0].source} (every {every}. frame)...")
     options = AnalysisOptions(every=every, progress=sys.stderr.isatty())
+    recordings = out / "recordings"  # where the console looks, beside the store
     if store is None:
         store = str(out / "crowdwatch.db")
         for stale in (
             out / name for name in ("crowdwatch.db", "crowdwatch.db-wal", "crowdwatch.db-shm")
         ):
-            stale.unlink(missing_ok=True)  # a fresh demo store each time
-    summary = run_analysis(None, event, out, options, store=store)
+            stale.unlink(missing_ok=True)  # a fresh demo store each time, with its recordings
+        shutil.rmtree(recordings, ignore_errors=True)
+    summary = run_analysis(None, event, out, options, store=store, record=recordings)
     _print_summary(summary, out)
-    typer.echo(f"store: {store}")
+    typer.echo(f"store: {store}; recordings: {recordings}")
 
 
 @config_app.command("check")
@@ -209,6 +219,11 @@ def _print_summary(summary, out: Path) -> None:
         density = f", peak {zone.peak_density:.2f}/m2" if zone.peak_density is not None else ""
         alerts = ", ".join(f"{n} {level}" for level, n in zone.alerts.items()) or "no alerts"
         typer.echo(f"  zone {zone.zone}: peak {zone.peak_count:.1f} people{density}; {alerts}")
+    for line in summary.lines.values():
+        typer.echo(
+            f"  line {line.line} ({line.length_m:.1f} m): {line.crossed_in:.0f} in, "
+            f"{line.crossed_out:.0f} out; peak {line.peak_flow_rate:.1f} people/m/min"
+        )
     typer.echo(f"outputs: {out}/annotated.mp4, metrics.csv, alerts.jsonl, summary.json")
 
 

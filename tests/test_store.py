@@ -246,7 +246,9 @@ def test_analyze_fills_a_store_the_console_can_read(tmp_path: Path, sample_clip:
     config = type(config).model_validate(data)
     out = tmp_path / "run"
     options = AnalysisOptions(every=4, max_frames=30, write_video=False, progress=False)
-    summary = analyze(None, config, out, options, store=out / "crowdwatch.db")
+    summary = analyze(
+        None, config, out, options, store=out / "crowdwatch.db", record=out / "recordings"
+    )
     store = open_store(out / "crowdwatch.db")
     samples = store.metrics("plaza", kind="zone")
     assert len(samples) == summary.frames_analysed * 2
@@ -262,3 +264,8 @@ def test_analyze_fills_a_store_the_console_can_read(tmp_path: Path, sample_clip:
     assert (out / alert.snapshot).is_file()  # relative to the store's folder
     assert samples[0].time <= alert.opened <= samples[-1].time
     assert store.latest_config().config["cameras"][0]["name"] == "plaza"
+    # The analysed frames were recorded too, and replay with their heat maps.
+    from crowdwatch.recording import Replay
+
+    replayed = list(Replay(store, out / "recordings", "plaza", samples[0].time, samples[-1].time))
+    assert len(replayed) == summary.frames_analysed and replayed[0].heat is not None

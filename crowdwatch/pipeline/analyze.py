@@ -63,13 +63,15 @@ def analyze(
     camera_name: str | None = None,
     estimator: Estimator | None = None,
     store: str | Path | None = None,
+    record: Path | None = None,
 ) -> RunSummary:
     """Analyse a video, folder, stream or webcam and write the run's files to ``out_dir``.
 
     ``source`` overrides the camera's configured source. Whatever happens (a read error,
     Ctrl-C), the files hold everything analysed up to that point and ``summary.json`` says whether
     the run completed. With ``store`` (a path or URL, see :func:`crowdwatch.store.open_store`)
-    metrics, alerts and camera health also go to that store, video time 0 being the run's start.
+    metrics, alerts and camera health also go to that store, video time 0 being the run's start;
+    with ``record`` too, the analysed frames and heat maps are recorded there for replay.
 
     Example:
         >>> from crowdwatch.config import default_config
@@ -86,7 +88,12 @@ def analyze(
         analyzer = CameraAnalyzer(
             camera, estimator or make_estimator(config.estimator), config.heatmap
         )
-        feed = StoreFeed.open(store, config, camera, out_dir) if store else None
+        if record is not None and store is None:
+            raise ValueError("recording needs a store to index it: give store as well as record")
+        feed = None
+        if store:
+            record_fps = _output_fps(frames.fps, options)
+            feed = StoreFeed.open(store, config, camera, out_dir, record, record_fps)
         sinks = [feed.alerts] if feed else []
         run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir, sinks), feed)
         return run.execute()

@@ -95,13 +95,23 @@ class StoreFeed:
         self.alerts = StoreAlertSink(store, clock, snapshot_folder=snapshot_folder)
         self.metrics = StoreMetricsWriter(store, clock)
         self.frames = 0
+        self.recorder: Any = None  # a CameraRecorder when the run is recorded
         self._rate = RateMeter()
         self._last_health = -float("inf")
         self._last_frame_time: float | None = None
 
     @classmethod
-    def open(cls, target: str | Path, config: Any, camera: Any, out_dir: Path) -> StoreFeed:
-        """Open the store, save the config as a version and mark the camera as starting."""
+    def open(
+        cls,
+        target: str | Path,
+        config: Any,
+        camera: Any,
+        out_dir: Path,
+        record: Path | None = None,
+        record_fps: float = 2.0,
+    ) -> StoreFeed:
+        """Open the store, save the config as a version and mark the camera as starting;
+        with ``record``, also record the analysed frames and heat maps into that folder."""
         store = open_store(target)
         store.save_config(config, author="crowdwatch analyze", note=f"analysis of {camera.name}")
         feed = cls(
@@ -112,6 +122,11 @@ class StoreFeed:
             own_store=True,
             target_fps=camera.analysis_fps,
         )
+        if record is not None:
+            from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
+
+            options = RecordingOptions(root=record, fps=record_fps)
+            feed.recorder = CameraRecorder(camera.name, options, store)
         feed.report("starting")
         return feed
 
@@ -120,6 +135,9 @@ class StoreFeed:
         self.metrics.write(metric_records(result))
         self.frames += 1
         self._last_frame_time = self.clock.wall(result.frame.time_s)
+        if self.recorder is not None:
+            frame = result.frame
+            self.recorder.add(frame.image, self._last_frame_time, result.heat, result.estimate)
         now = time.monotonic()
         self._rate.tick(now)
         if now - self._last_health >= HEALTH_EVERY_S:
@@ -146,6 +164,8 @@ class StoreFeed:
     def close(self, summary: Any = None) -> None:
         """Mark the camera stopped (with the run's error, if any) and close an owned store."""
         try:
+            if self.recorder is not None:
+                self.recorder.close()
             error = getattr(summary, "error", None)
             self.report("stopped" if not error or error == "interrupted" else "failed", error)
         finally:

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench screenshots clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,9 @@ lint: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+
+screenshots: setup
+	CROWDWATCH_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_console_browser.py
 
 bench: setup
 	$(BIN)/python benchmarks/pets_counts.py

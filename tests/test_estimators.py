@@ -80,3 +80,19 @@ def test_yolo_runs_and_tracks_offline(clip_frames) -> None:
         assert estimate.track_ids is not None
         assert len(estimate.track_ids) == len(estimate.boxes) == len(estimate.points)
         assert estimate.count == pytest.approx(len(estimate.boxes), abs=1e-3)
+
+
+def test_yolo_loads_local_pt_and_onnx_files(clip_frames, tmp_path: Path, monkeypatch) -> None:
+    # Weights a user brings: a .pt checkpoint and its ONNX export, both made here offline.
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(tmp_path)
+    model = YOLO("yolov8n.yaml")
+    model.save("people.pt")
+    onnx_path = Path(model.export(format="onnx", imgsz=320, simplify=False))
+    for path, size in ((tmp_path / "people.pt", 640), (onnx_path, 320)):
+        yolo = make_estimator(EstimatorConfig(kind="yolo", model=str(path)))
+        yolo.image_size = size
+        estimate = yolo.estimate(clip_frames[0])
+        assert estimate.density.shape == clip_frames[0].shape[:2]
+        assert estimate.boxes is not None and estimate.boxes.shape[1] == 4

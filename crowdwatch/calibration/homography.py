@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -170,24 +170,12 @@ class GroundCalibration:
         if factor <= 0:
             raise CalibrationError(f"an image scale factor must be positive, got {factor}")
         to_original = np.diag([1.0 / factor, 1.0 / factor, 1.0])
-        return GroundCalibration(
-            homography=self.homography @ to_original,
-            rms_error_m=self.rms_error_m,
-            max_error_m=self.max_error_m,
-            point_errors_m=self.point_errors_m,
-            valid_sign=self.valid_sign,
-        )
+        return replace(self, homography=self.homography @ to_original)
 
     def cropped(self, x0: float, y0: float) -> GroundCalibration:
         """The same calibration for the sub-image whose top-left pixel is (x0, y0)."""
         to_original = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-        return GroundCalibration(
-            homography=self.homography @ to_original,
-            rms_error_m=self.rms_error_m,
-            max_error_m=self.max_error_m,
-            point_errors_m=self.point_errors_m,
-            valid_sign=self.valid_sign,
-        )
+        return replace(self, homography=self.homography @ to_original)
 
     # ----- mapping ------------------------------------------------------------------------------
 

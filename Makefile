@@ -29,6 +29,9 @@ screenshots: setup
 
 bench: setup
 	$(BIN)/python benchmarks/pets_counts.py
+	$(BIN)/python benchmarks/pets_safety.py
+	$(BIN)/python benchmarks/density_accuracy.py --ssd
+	$(BIN)/python benchmarks/cameras_capacity.py --max-cameras 6
 
 clean:
 	rm -rf out .pytest_cache

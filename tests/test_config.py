@@ -112,3 +112,16 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
     listing.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listing)
+
+
+def test_a_calibration_that_cannot_be_fitted_is_reported() -> None:
+    camera = {
+        "name": "cam",
+        "source": str(SAMPLE_CLIP),
+        "calibration": {
+            "image_points": [[100, 300], [200, 300], [300, 300], [400, 300]],  # all on one line
+            "ground_points": [[0, 0], [1, 0], [2, 1], [3, 5]],
+        },
+    }
+    [problem] = check_against_frames(parse_config({"cameras": [camera]}))
+    assert problem.startswith("- cameras[0] (cam) calibration:") and "line" in problem

@@ -51,6 +51,25 @@ def _geometry_problems(camera: CameraConfig, where: str, width: int, height: int
     if camera.calibration is not None:
         image_points = camera.calibration.image_points or camera.calibration.rectangle or []
         problems += _outside(image_points, f"{where} calibration", width, height)
+        problems += _calibration_problems(camera, where)
+    return problems
+
+
+def _calibration_problems(camera: CameraConfig, where: str) -> list[str]:
+    """A calibration that cannot be fitted, and zones it cannot measure (above the horizon)."""
+    from crowdwatch.calibration import CalibrationError
+    from crowdwatch.pipeline.scene import build_calibration
+
+    try:
+        calibration = build_calibration(camera.calibration)
+    except CalibrationError as exc:
+        return [f"- {where} calibration: {exc}"]
+    problems = []
+    for zone in camera.zones:
+        try:
+            calibration.polygon_area_m2(zone.polygon)
+        except CalibrationError as exc:
+            problems.append(f"- {where} zone {zone.name!r}: {exc}")
     return problems
 
 

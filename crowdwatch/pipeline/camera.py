@@ -77,7 +77,6 @@ class CameraAnalyzer:
         self.heatmap = LiveHeatmap(self.heatmap_config.half_life_s)
         # People positions are at the feet for detectors, at the head for the density model.
         self.anchor = getattr(estimator, "anchor", "feet")
-        self.calibration = build_calibration(camera.calibration)
         self.scene: Scene | None = None
         self.dynamics: CrowdDynamics | None = None
         self.engine: AlertEngine | None = None

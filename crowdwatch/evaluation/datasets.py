@@ -26,8 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from crowdwatch.errors import CrowdwatchError
+
 DATASETS = ("shanghaitech", "brt", "pets")
 VAL_SPLIT_FILE = Path(__file__).resolve().parents[1] / "training" / "val_split.json"
+
+
+class DatasetError(CrowdwatchError, ValueError):
+    """A dataset folder is missing, has the wrong layout, or a split or name is unknown."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class AnnotatedImage:
         """The image as BGR uint8 (H, W, 3)."""
         image = cv2.imread(str(self.image_path), cv2.IMREAD_COLOR)
         if image is None:
-            raise OSError(f"cannot decode image {self.image_path}")
+            raise DatasetError(f"cannot decode image {self.image_path}")
         return image
 
 
@@ -68,8 +74,11 @@ def _read_mat_points(path: Path, dataset: str) -> np.ndarray:
 
 
 def _require_dir(path: Path, what: str) -> None:
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what}: folder {path} does not exist")
+    if path.is_dir():
+        return
+    parts = sorted(p.name for p in path.parent.glob("*") if p.is_dir() and p.name != path.name)
+    hint = f" (sub-folders there: {', '.join(parts)})" if parts else ""
+    raise DatasetError(f"{what}: folder {path} does not exist{hint}")
 
 
 def shanghaitech_images(folder: Path) -> list[AnnotatedImage]:
@@ -80,7 +89,7 @@ def shanghaitech_images(folder: Path) -> list[AnnotatedImage]:
     for image_path in (folder / "images").glob("*.jpg"):
         gt = folder / "ground_truth" / f"GT_{image_path.stem}.mat"
         if not gt.is_file():
-            raise FileNotFoundError(f"ground truth {gt} missing for {image_path}")
+            raise DatasetError(f"ground truth {gt} missing for {image_path}")
         items.append(
             AnnotatedImage(image_path.name, image_path, _read_mat_points(gt, "shanghaitech"))
         )
@@ -95,7 +104,7 @@ def brt_images(folder: Path) -> list[AnnotatedImage]:
     for image_path in sorted((folder / "frame").glob("*.jpg")):
         gt = folder / "ground_truth" / f"{image_path.stem}.mat"
         if not gt.is_file():
-            raise FileNotFoundError(f"ground truth {gt} missing for {image_path}")
+            raise DatasetError(f"ground truth {gt} missing for {image_path}")
         items.append(AnnotatedImage(image_path.name, image_path, _read_mat_points(gt, "brt")))
     return items
 
@@ -111,7 +120,7 @@ def annotated_samples(dataset: str, folder: Path) -> list[AnnotatedImage]:
         return shanghaitech_images(folder)
     if dataset == "brt":
         return brt_images(folder)
-    raise ValueError(f"dataset {dataset!r} has no head points; expected 'shanghaitech' or 'brt'")
+    raise DatasetError(f"dataset {dataset!r} has no head points; expected 'shanghaitech' or 'brt'")
 
 
 def split_key(dataset: str, folder: Path) -> str:
@@ -121,7 +130,7 @@ def split_key(dataset: str, folder: Path) -> str:
         return f"shanghaitech/{folder.name}"
     if dataset == "brt":
         return f"beijing_brt/{folder.name}"
-    raise ValueError(f"dataset {dataset!r} has no validation split")
+    raise DatasetError(f"dataset {dataset!r} has no validation split")
 
 
 def load_val_split(path: Path = VAL_SPLIT_FILE) -> dict[str, list[str]]:
@@ -136,11 +145,11 @@ def select_split(
     if split == "all":
         return items
     if split not in ("val", "train"):
-        raise ValueError(f"split must be 'all', 'val' or 'train', not {split!r}")
+        raise DatasetError(f"split must be 'all', 'val' or 'train', not {split!r}")
     key = split_key(dataset, folder)
     val = load_val_split()
     if key not in val:
-        raise ValueError(f"no validation split for {key!r}; known: {sorted(val)}")
+        raise DatasetError(f"no validation split for {key!r}; known: {sorted(val)}")
     names = set(val[key])
     return [s for s in items if (s.name in names) == (split == "val")]
 
@@ -149,7 +158,7 @@ def pets_counts(folder: Path) -> dict[int, int]:
     """PETS 2009 per-frame person counts: ``{video frame index: count_all}``."""
     csv_path = Path(folder) / "vtest_counts.csv"
     if not csv_path.is_file():
-        raise FileNotFoundError(f"PETS layout expected: {csv_path} does not exist")
+        raise DatasetError(f"PETS layout expected: {csv_path} does not exist")
     with csv_path.open(newline="") as f:
         return {int(row["video_frame_index"]): int(row["count_all"]) for row in csv.DictReader(f)}
 
@@ -163,7 +172,7 @@ def pets_frames(folder: Path, limit: int | None = None) -> Iterator[tuple[str, n
     video = folder / "vtest.avi"
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
-        raise OSError(f"cannot open video {video}")
+        raise DatasetError(f"cannot open video {video}")
     try:
         index, yielded = 0, 0
         while limit is None or yielded < limit:
@@ -187,7 +196,7 @@ def iter_dataset(
     the first two (the PETS clip is never trained on, so it is always whole).
     """
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+        raise DatasetError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     if dataset == "pets":
         yield from pets_frames(Path(path), limit)
         return

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from crowdwatch.estimators.base import Estimator
-from crowdwatch.evaluation.datasets import data_root, iter_dataset
+from crowdwatch.evaluation.datasets import DatasetError, data_root, iter_dataset
 
 __all__ = ["EvalResult", "data_root", "evaluate", "errors_summary"]
 
@@ -54,7 +54,7 @@ def errors_summary(
 ) -> EvalResult:
     """An :class:`EvalResult` from paired predicted and true counts and the time they took."""
     if not predictions:
-        raise ValueError(f"no images were evaluated for {dataset!r}")
+        raise DatasetError(f"no images were evaluated for {dataset!r}")
     pred = np.asarray(predictions, np.float64)
     gt = np.asarray(truths, np.float64)
     errors = pred - gt

@@ -193,3 +193,18 @@ def test_demo_runs_on_the_bundled_clip(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "zone road" in result.stdout and "outputs:" in result.stdout
     assert json.loads((tmp_path / "demo" / "summary.json").read_text())["frames_analysed"] == 20
+
+
+def test_eval_reports_mae_on_a_dataset_folder() -> None:
+    from crowdwatch.evaluation.datasets import data_root
+
+    folder = data_root() / "beijing_brt" / "train"
+    if not folder.is_dir():
+        pytest.skip(f"Beijing-BRT data not found at {folder}")
+    result = crowdwatch("eval", "--dataset", "brt", str(folder), "--split", "val", "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "brt: 3 images" in result.stdout and "MAE" in result.stdout and "ms/image" in result.stdout
+    )
+    missing = crowdwatch("eval", "--dataset", "pets", "/nonexistent")
+    assert missing.returncode == 2 and "error: PETS layout expected" in missing.stderr

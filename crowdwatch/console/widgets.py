@@ -38,6 +38,13 @@ WINDOWS: dict[str, float | None] = {
 }
 
 
+def camera_picker(cameras: list[str], key: str) -> str:
+    """A camera select box that starts on ``?camera=NAME`` when the link names one."""
+    wanted = st.query_params.get("camera")
+    index = cameras.index(wanted) if wanted in cameras else 0
+    return st.selectbox("Camera", cameras, index=index, key=key)
+
+
 def level_badge(level: str) -> None:
     """A coloured badge naming an alert level."""
     st.badge(level.upper(), color=BADGE_COLOURS.get(level, "gray"))

@@ -24,6 +24,7 @@ from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.pictures import Picture
 from crowdwatch.console.widgets import (
     WINDOWS,
+    camera_picker,
     health_line,
     latest_picture,
     level_markdown,
@@ -42,9 +43,7 @@ def render(ctx: ConsoleContext) -> None:
     if not ctx.cameras:
         st.info("No camera has reported yet.")
         return
-    wanted = st.query_params.get("camera")
-    index = ctx.cameras.index(wanted) if wanted in ctx.cameras else 0
-    camera = st.selectbox("Camera", ctx.cameras, index=index, key="camera-choice")
+    camera = camera_picker(ctx.cameras, key="camera-choice")
     window = st.selectbox("Trends over", list(WINDOWS), index=2, key="camera-window")
     _camera_view(ctx, camera, window)
 

@@ -24,7 +24,7 @@ from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.pictures import Picture, alert_snapshot, picture_at
 from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
 from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
-from crowdwatch.console.widgets import show_picture, threshold_sliders
+from crowdwatch.console.widgets import camera_picker, show_picture, threshold_sliders
 from crowdwatch.store import MetricSample, StoredAlert
 
 _CHARTED = ("count", "density", "occupancy", "flow_rate")
@@ -39,9 +39,7 @@ def render(ctx: ConsoleContext) -> None:
     if not ctx.cameras:
         st.info("Nothing recorded yet.")
         return
-    wanted = st.query_params.get("camera")
-    index = ctx.cameras.index(wanted) if wanted in ctx.cameras else 0
-    camera = st.selectbox("Camera", ctx.cameras, index=index, key="review-camera")
+    camera = camera_picker(ctx.cameras, key="review-camera")
     bounds = recorded_span(ctx, camera)
     if bounds is None:
         st.info(f"No metrics recorded for {camera}.")

@@ -17,7 +17,7 @@ import cv2
 from tqdm import tqdm
 
 from crowdwatch.alerts import AlertSink, FanoutSink, JsonlAlertLog, WebhookSink
-from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.config.schema import EventConfig
 from crowdwatch.estimators import Estimator, make_estimator
 from crowdwatch.outputs import (
     LINE_COLUMNS,
@@ -246,11 +246,3 @@ def _expected_frames(source: VideoSource, options: AnalysisOptions) -> int | Non
     if options.fps:
         expected = int(expected / max(source.fps / options.fps, 1.0)) + 1
     return min(expected, options.max_frames) if options.max_frames else expected
-
-
-def camera_for_source(config: EventConfig, source: str | int) -> CameraConfig:
-    """The camera whose configured source is ``source``, else the config's only camera."""
-    for camera in config.cameras:
-        if str(camera.source) == str(source):
-            return camera
-    return config.camera(None)

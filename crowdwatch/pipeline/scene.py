@@ -81,10 +81,9 @@ def build_scene(camera: CameraConfig, width: int, height: int, anchor: str) -> S
 
 def _zones(camera: CameraConfig, scene: Scene) -> list[Zone]:
     if not camera.zones:
-        corners = np.array(
-            [[0, 0], [scene.width, 0], [scene.width, scene.height], [0, scene.height]], np.float32
-        )
-        return [Zone("frame", corners, _area(scene.calibration, corners))]
+        zone = Zone.whole_frame(scene.width, scene.height)
+        zone.area_m2 = _area(scene.calibration, zone.polygon)
+        return [zone]
     zones = []
     for config in camera.zones:
         polygon = np.asarray(config.polygon, np.float32)

@@ -138,7 +138,10 @@ class GroundDensityMapper:
 
     def per_m2(self, density: np.ndarray) -> np.ndarray:
         """People per m² (H, W) float32 at each pixel's ground position; NaN off the grid."""
-        grid = self.ground_grid(density)
+        return self.grid_to_image(self.ground_grid(density))
+
+    def grid_to_image(self, grid: np.ndarray) -> np.ndarray:
+        """A :meth:`ground_grid` read back at each pixel's ground position (H, W); NaN off it."""
         values = cv2.remap(
             grid,
             np.nan_to_num(self._map_x, nan=-1.0),

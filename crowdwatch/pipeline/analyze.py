@@ -192,7 +192,8 @@ class _Run:
         self.summary.add_frame(
             result.frame.time_s, result.estimate.count, result.zones, result.lines
         )
-        self.birdseye.add(self.analyzer.scene, result.estimate.density)
+        if result.ground_m2 is not None:
+            self.birdseye.add(result.ground_m2, self.analyzer.scene.mapper.grid.cell_m)
         annotated = None
         if self.options.write_video or result.events:
             annotated = self.analyzer.annotate(result)

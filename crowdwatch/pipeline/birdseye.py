@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 
 from crowdwatch.measures import DensityColourScale
-from crowdwatch.pipeline.scene import Scene
 
 
 class BirdsEyeAccumulator:
@@ -18,13 +17,11 @@ class BirdsEyeAccumulator:
         self._frames = 0
         self._cell_m = 0.2
 
-    def add(self, scene: Scene | None, density: np.ndarray) -> None:
-        if scene is None or scene.mapper is None:
-            return
-        grid = scene.mapper.ground_grid(density)
-        self._sum = grid.astype(np.float64) if self._sum is None else self._sum + grid
+    def add(self, ground_m2: np.ndarray, cell_m: float) -> None:
+        """Fold in one frame's people per m² on the ground grid of ``cell_m`` metre cells."""
+        self._sum = ground_m2.astype(np.float64) if self._sum is None else self._sum + ground_m2
         self._frames += 1
-        self._cell_m = scene.mapper.grid.cell_m
+        self._cell_m = cell_m
 
     def mean(self) -> np.ndarray | None:
         """Mean people per m² per ground cell (rows = y, columns = x), or None if uncalibrated."""

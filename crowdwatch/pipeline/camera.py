@@ -35,8 +35,9 @@ __all__ = ["CameraAnalyzer", "FrameResult", "build_calibration", "zone_rules"]
 class FrameResult:
     """Everything one analysed frame produced.
 
-    ``heat`` is the live heat map in people per pixel; ``density_m2`` the frame's people per m² at
-    each pixel (calibrated cameras only, NaN where the image shows no ground).
+    ``heat`` is the live heat map in people per pixel. Calibrated cameras only: ``ground_m2`` is
+    the frame's people per m² on the ground grid (the bird's-eye view), ``density_m2`` the same
+    read back at each pixel (NaN where the image shows no ground).
     """
 
     frame: Frame
@@ -47,6 +48,7 @@ class FrameResult:
     estimator_ms: float = 0.0
     lines: list[LineMetrics] = field(default_factory=list)
     density_m2: np.ndarray | None = None
+    ground_m2: np.ndarray | None = None
 
 
 def zone_rules(zone: ZoneConfig | None, area_known: bool) -> list[AlertRule]:
@@ -106,14 +108,17 @@ class CameraAnalyzer:
             )  # fmt: skip
             for zone in self.scene.zones
         ]
-        zones, lines = self.dynamics.update(frame, estimate, zones)
+        ground_m2 = density_m2 = None
+        if self.scene.mapper is not None:  # once per frame: the display, pressure and bird's-eye
+            ground_m2 = self.scene.mapper.ground_grid(estimate.density)
+            density_m2 = self.scene.mapper.grid_to_image(ground_m2)
+        zones, lines = self.dynamics.update(frame, estimate, zones, density_m2)
         events: list[AlertEvent] = []
         zones = [self._alerts(record, frame.time_s, events) for record in zones]
         lines = [self._alerts(record, frame.time_s, events) for record in lines]
-        density_m2 = None
-        if self.scene.mapper is not None:
-            density_m2 = self.scene.mapper.per_m2(estimate.density)
-        return FrameResult(frame, estimate, heat, zones, events, estimator_ms, lines, density_m2)
+        return FrameResult(
+            frame, estimate, heat, zones, events, estimator_ms, lines, density_m2, ground_m2
+        )
 
     def finish(self, time_s: float) -> list[AlertEvent]:
         """Close every open alert at the end of the stream."""

@@ -76,21 +76,29 @@ class CrowdDynamics:
             if calibrated and scene.lines
             else None
         )
+        self._zones = {zone.name: zone for zone in scene.zones}
         self.histories = {zone.name: _ZoneHistory(window_s) for zone in scene.zones}
         self._last_time_s: float | None = None
 
     def update(
-        self, frame: Frame, estimate: Estimate, zones: list[ZoneMetrics]
+        self,
+        frame: Frame,
+        estimate: Estimate,
+        zones: list[ZoneMetrics],
+        density_m2: np.ndarray | None = None,
     ) -> tuple[list[ZoneMetrics], list[LineMetrics]]:
-        """Zone records with speed, flow, pressure and trends added; one record per line."""
+        """Zone records with speed, flow, pressure and trends added; one record per line.
+
+        ``density_m2`` is the frame's people per m² at each pixel (calibrated cameras), which
+        crowd pressure needs.
+        """
         dt = None if self._last_time_s is None else frame.time_s - self._last_time_s
         self._last_time_s = frame.time_s
         if dt is not None and dt <= 0:
             dt = None  # a repeated timestamp: no motion can be measured
         velocity = self._velocity(frame, dt)
         pressure = None
-        if velocity is not None:
-            density_m2 = self.scene.mapper.per_m2(estimate.density)
+        if velocity is not None and density_m2 is not None:
             pressure = crowd_pressure_map(density_m2, velocity, estimate.density)
         completed = [self._complete(record, estimate, velocity, pressure) for record in zones]
         return completed, self._lines(frame, estimate, dt)
@@ -110,7 +118,7 @@ class CrowdDynamics:
         velocity: np.ndarray | None,
         pressure_map: np.ndarray | None,
     ) -> ZoneMetrics:
-        zone = next(z for z in self.scene.zones if z.name == record.zone)
+        zone = self._zones[record.zone]
         speed = pressure = flow_rate = None
         if velocity is not None and pressure_map is not None and record.density is not None:
             mask = zone.mask(estimate.density.shape)

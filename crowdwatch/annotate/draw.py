@@ -60,7 +60,7 @@ def draw_lines(
     by_name = {m.line: m for m in metrics}
     for line in lines:
         record = by_name.get(line.name)
-        colour = LEVEL_COLOURS.get(record.level if record else "normal", LEVEL_COLOURS["normal"])
+        colour = _level_colour(record)
         start, end = np.array(line.start, float), np.array(line.end, float)
         cv2.line(frame, _pt(start), _pt(end), colour, 3, cv2.LINE_AA)
         middle = (start + end) / 2
@@ -84,9 +84,8 @@ def draw_zones(
     by_name = {m.zone: m for m in metrics}
     for zone in zones:
         record = by_name.get(zone.name)
-        level = record.level if record else "normal"
-        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["normal"])
-        thickness = 2 if level == "normal" else 4
+        colour = _level_colour(record)
+        thickness = 2 if record is None or record.level == "normal" else 4
         cv2.polylines(frame, [np.round(zone.polygon).astype(np.int32)], True, colour, thickness)
         if record is not None:
             _label(frame, _zone_text(record), _label_anchor(zone.polygon), colour)
@@ -121,6 +120,12 @@ def _zone_text(record: ZoneMetrics) -> str:
 def _label_anchor(polygon: np.ndarray) -> tuple[int, int]:
     top = polygon[np.argmin(polygon[:, 1])]
     return int(max(top[0], 4)), int(max(top[1] - 6, 40))
+
+
+def _level_colour(record: ZoneMetrics | LineMetrics | None) -> tuple[int, int, int]:
+    """The colour of a zone's or line's current alert level (calm green without a record)."""
+    level = record.level if record is not None else "normal"
+    return LEVEL_COLOURS.get(level, LEVEL_COLOURS["normal"])
 
 
 def _pt(point: np.ndarray) -> tuple[int, int]:

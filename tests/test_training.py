@@ -99,3 +99,21 @@ def test_tiny_training_run_logs_checkpoints_and_resumes(tmp_path, monkeypatch) -
     state = torch.load(out / "last.pt", weights_only=False)
     assert state["step"] == 3
     assert (out / "best.pt").is_file()
+
+
+def test_source_weights_set_each_sources_share_of_the_draws() -> None:
+    from crowdwatch.training.train import image_probabilities
+
+    blank = np.zeros((16, 16, 3), np.uint8)
+    none = np.zeros((0, 2), np.float32)
+    pool = [TrainImage("shanghaitech/part_B_train", f"b{i}", blank, none) for i in range(1)]
+    pool += [TrainImage("shanghaitech/part_A_train", f"a{i}", blank, none) for i in range(3)]
+    pool += [TrainImage("beijing_brt/train", f"t{i}", blank, none) for i in range(6)]
+    uniform = image_probabilities(pool, "")
+    assert np.allclose(uniform, 0.1)
+    weighted = image_probabilities(pool, "shb=0.5, sha=0.2,brt=0.3")
+    assert weighted.sum() == pytest.approx(1.0)
+    assert weighted[0] == pytest.approx(0.5)
+    assert weighted[1:4].sum() == pytest.approx(0.2) and weighted[4:].sum() == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="unknown sources"):
+        image_probabilities(pool, "shc=1")

@@ -31,6 +31,7 @@ from crowdwatch.evaluation.datasets import annotated_samples, data_root, select_
 from crowdwatch.training.data import (
     TRAIN_SOURCES,
     CropConfig,
+    TrainImage,
     load_training_pool,
     random_crop,
     to_network_batch,
@@ -69,6 +70,8 @@ class TrainConfig:
     seed: int = 1129
     max_side: int = 1280
     device: str = "cpu"
+    # Sampling share per source, e.g. "shb=0.5,sha=0.2,brt=0.3"; empty: every image equally likely.
+    source_weights: str = ""
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -219,11 +222,45 @@ class Trainer:
                 ema_p.copy_(p)
 
 
+def image_probabilities(pool: list[TrainImage], source_weights: str) -> np.ndarray:
+    """Probability of drawing each pool image: ``source_weights`` split evenly within a source.
+
+    Without weights every image is equally likely, so the largest source dominates; weighting a
+    source up is how a set that the others crowd out (ShanghaiTech B next to A's dense crops)
+    gets its share of the gradient.
+    """
+    if not source_weights.strip():
+        return np.full(len(pool), 1.0 / len(pool))
+    wanted = {}
+    for part in source_weights.split(","):
+        name, _, value = part.partition("=")
+        wanted[name.strip()] = float(value)
+    folders = {short: folder for folder, short in SHORT_NAMES.items()}
+    unknown = set(wanted) - set(folders)
+    if unknown:
+        raise ValueError(
+            f"unknown sources {sorted(unknown)} in --source-weights; use {sorted(folders)}"
+        )
+    sources = np.array([sample.source for sample in pool])
+    probabilities = np.zeros(len(pool))
+    for short, weight in wanted.items():
+        members = sources == folders[short]
+        if members.any():
+            probabilities[members] = weight / members.sum()
+    if probabilities.sum() <= 0:
+        raise ValueError(f"--source-weights {source_weights!r} gives no image any weight")
+    return probabilities / probabilities.sum()
+
+
 def sample_batch(
-    pool, rng: np.random.Generator, config: TrainConfig, crop: CropConfig
+    pool: list[TrainImage],
+    rng: np.random.Generator,
+    config: TrainConfig,
+    crop: CropConfig,
+    probabilities: np.ndarray,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     crops, targets = [], []
-    for index in rng.integers(0, len(pool), config.batch_size):
+    for index in rng.choice(len(pool), config.batch_size, p=probabilities):
         image, target = random_crop(pool[int(index)], rng, crop)
         crops.append(image)
         targets.append(target)
@@ -247,13 +284,14 @@ def run(config: TrainConfig, resume: bool) -> Path:
     _log(log_path, {"kind": "start", "step": trainer.step, "train_images": len(pool)})
     # Seeded by step so a resumed run draws fresh but reproducible crops.
     rng = np.random.default_rng(config.seed + trainer.step)
+    probabilities = image_probabilities(pool, config.source_weights)
     crop = CropConfig(height=config.crop_height, width=config.crop_width)
     session_start = time.monotonic()
     last_eval = last_save = time.monotonic()
     losses: list[float] = []
     while trainer.step < config.total_steps:
         t0 = time.monotonic()
-        loss = trainer.train_step(*sample_batch(pool, rng, config, crop))
+        loss = trainer.train_step(*sample_batch(pool, rng, config, crop, probabilities))
         trainer.elapsed_s += time.monotonic() - t0
         losses.append(loss)
         if trainer.step % 50 == 0:

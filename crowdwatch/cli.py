@@ -75,6 +75,14 @@ def analyze(
         Path | None,
         typer.Option(help="With --store: record frames and heat maps here, for replay."),
     ] = None,
+    privacy_blur: Annotated[
+        bool,
+        typer.Option(
+            "--privacy-blur",
+            help="Pixelate people in the annotated video, snapshots and recording "
+            "(config: privacy.blur_people).",
+        ),
+    ] = False,
 ) -> None:
     """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
     from crowdwatch.config import default_config, load_config
@@ -83,6 +91,10 @@ def analyze(
 
     event = load_config(config) if config else default_config(source)
     event = _with_estimator(event, estimator, model)
+    if privacy_blur:
+        event = event.model_copy(
+            update={"privacy": event.privacy.model_copy(update={"blur_people": True})}
+        )
     options = AnalysisOptions(
         every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
     )
@@ -301,7 +313,11 @@ def run(
     segment_s: Annotated[float, typer.Option(help="Length of a recorded segment.")] = 60.0,
     quota_gb: Annotated[float, typer.Option(help="Recording disk quota per camera (GB).")] = 2.0,
     privacy_blur: Annotated[
-        bool, typer.Option("--privacy-blur", help="Pixelate people in recordings.")
+        bool,
+        typer.Option(
+            "--privacy-blur",
+            help="Pixelate people in recordings and snapshots (config: privacy.blur_people).",
+        ),
     ] = False,
     keep_days: Annotated[
         float | None, typer.Option(help="Keep metrics and camera history this many days.")
@@ -321,10 +337,12 @@ def run(
     """Watch every camera of an event live, into the store, until Ctrl-C or SIGTERM."""
     import time as clock
 
+    from crowdwatch.config import load_config
     from crowdwatch.engine import EngineOptions, WorkerOptions, run_engine
     from crowdwatch.recording import RecordingOptions
     from crowdwatch.store import Retention
 
+    privacy_blur = privacy_blur or load_config(config).privacy.blur_people
     recording = None
     if record is not None:
         recording = RecordingOptions(

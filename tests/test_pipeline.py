@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -64,3 +65,38 @@ def test_camera_analyzer_measures_calibrated_zones() -> None:
     assert max(z.count for z in road) >= 3
     image = analyzer.annotate(results[-1])
     assert image.shape == (576, 768, 3) and image.dtype == np.uint8
+
+
+def test_privacy_blur_pixelates_people_in_the_video_and_alert_snapshots(tmp_path: Path) -> None:
+    def run(folder: Path, blur: bool) -> Path:
+        config = parse_config({
+            "privacy": {"blur_people": blur},
+            "estimator": {"kind": "ssd"},
+            "cameras": [{
+                "name": "plaza", "source": str(sample_video()),
+                "zones": [{"name": "all", "polygon": [[0, 0], [768, 0], [768, 576], [0, 576]],
+                           "alerts": [{"metric": "count", "latch_s": 0.0,
+                                       "levels": {"warning": 1}}]}],
+            }],
+        })  # fmt: skip
+        analyze(None, config, folder, AnalysisOptions(max_frames=3, progress=False))
+        [snapshot] = (folder / "snapshots").glob("*.jpg")
+        return snapshot
+
+    plain = cv2.imread(str(run(tmp_path / "plain", False))).astype(np.int16)
+    hidden = cv2.imread(str(run(tmp_path / "hidden", True))).astype(np.int16)
+    with open_source(str(sample_video())) as source:
+        frame = next(iter(sample_frames(source)))
+    people = make_estimator(EstimatorConfig(kind="ssd")).estimate(frame.image)
+    assert len(people.boxes) >= 3
+    x1, y1, x2, y2 = (int(v) for v in people.boxes[0])
+    person = (slice(y1, y2), slice(x1, x2))
+    # Inside a person the pixelation differs from the plain frame and is smoother than it.
+    assert np.abs(plain[person] - hidden[person]).mean() > 8
+    assert (
+        np.abs(hidden[person] - cv2.blur(hidden, (5, 5))[person]).mean()
+        < np.abs(plain[person] - cv2.blur(plain, (5, 5))[person]).mean()
+    )
+    for name in ("plain", "hidden"):
+        with open_source(str(tmp_path / name / "annotated.mp4")) as video:
+            assert sum(1 for _ in sample_frames(video)) == 3

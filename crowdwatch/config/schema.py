@@ -160,6 +160,13 @@ class HeatmapConfig(_Strict):
     opacity: float = Field(default=0.6, ge=0, le=1)
 
 
+class PrivacyConfig(_Strict):
+    """What crowdwatch keeps of the people it sees (it never identifies them)."""
+
+    # Pixelate people in every image written: annotated video, alert snapshots, recordings.
+    blur_people: bool = False
+
+
 class WebhookConfig(_Strict):
     """An HTTP endpoint that receives every alert event as a JSON POST."""
 
@@ -175,6 +182,7 @@ class EventConfig(_Strict):
     cameras: list[CameraConfig] = Field(min_length=1)
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

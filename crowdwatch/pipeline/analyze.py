@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -29,6 +29,7 @@ from crowdwatch.outputs import (
 )
 from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
+from crowdwatch.recording.privacy import blur_people
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
 from crowdwatch.store.feed import StoreFeed
@@ -93,9 +94,12 @@ def analyze(
         feed = None
         if store:
             record_fps = _output_fps(frames.fps, options)
-            feed = StoreFeed.open(store, config, camera, out_dir, record, record_fps)
+            feed = StoreFeed.open(
+                store, config, camera, out_dir, record, record_fps, config.privacy.blur_people
+            )
         sinks = [feed.alerts] if feed else []
         run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir, sinks), feed)
+        run.blur_people = config.privacy.blur_people
         return run.execute()
 
 
@@ -139,6 +143,7 @@ class _Run:
         self.birdseye = BirdsEyeAccumulator()
         video_fps = _output_fps(source.fps, options)
         self.video = AnnotatedVideoWriter(out_dir / "annotated.mp4", video_fps)
+        self.blur_people = False
 
     def execute(self) -> RunSummary:
         started = time.perf_counter()
@@ -196,10 +201,17 @@ class _Run:
             self.birdseye.add(result.ground_m2, self.analyzer.scene.mapper.grid.cell_m)
         annotated = None
         if self.options.write_video or result.events:
-            annotated = self.analyzer.annotate(result)
+            annotated = self.analyzer.annotate(self._shown(result))
         if self.options.write_video:
             self.video.write(annotated)
         self._emit(result.events, annotated)
+
+    def _shown(self, result: FrameResult) -> FrameResult:
+        """The result whose frame may be written: people pixelated when privacy asks for it."""
+        if not self.blur_people:
+            return result
+        hidden = blur_people(result.frame.image, result.estimate)
+        return replace(result, frame=replace(result.frame, image=hidden))
 
     def _emit(self, events, annotated) -> None:
         for event in events:

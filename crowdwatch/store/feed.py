@@ -109,6 +109,7 @@ class StoreFeed:
         out_dir: Path,
         record: Path | None = None,
         record_fps: float = 2.0,
+        privacy_blur: bool = False,
     ) -> StoreFeed:
         """Open the store, save the config as a version and mark the camera as starting;
         with ``record``, also record the analysed frames and heat maps into that folder."""
@@ -125,7 +126,7 @@ class StoreFeed:
         if record is not None:
             from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
 
-            options = RecordingOptions(root=record, fps=record_fps)
+            options = RecordingOptions(root=record, fps=record_fps, privacy_blur=privacy_blur)
             feed.recorder = CameraRecorder(camera.name, options, store)
         feed.report("starting")
         return feed

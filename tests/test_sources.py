@@ -25,6 +25,15 @@ def test_video_file_yields_every_frame_with_video_time(sample_clip: Path) -> Non
     assert [f.index for f in frames[:3]] == [0, 1, 2]
 
 
+def test_a_recordings_true_frame_rate_replaces_the_containers(sample_clip: Path) -> None:
+    # PETS 2009 was captured at about 7 frames per second; its container says 10.
+    with open_source(sample_clip, file_fps=7.0) as source:
+        assert source.fps == 7.0
+        seventh = [f for f in sample_frames(source, fps=1.0)][:3]
+    assert [f.index for f in seventh] == [0, 7, 14]
+    assert seventh[1].time_s == pytest.approx(1.0)
+
+
 def test_sampling_by_step_and_by_rate(sample_clip: Path) -> None:
     with open_source(sample_clip) as source:
         every_5 = [f.index for f in sample_frames(source, every=5)]

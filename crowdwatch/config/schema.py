@@ -122,6 +122,10 @@ class CameraConfig(_Strict):
     ``line_motion`` chooses what moves people across counting lines: ``density`` (the density
     maps' own motion; robust to people hiding each other while they stay apart) or ``image``
     (the frames' optical flow; for crowds too dense for separate blobs).
+
+    ``source_fps`` is the true capture rate of a recording whose file states a wrong one (CCTV
+    exports often say 25 or 30 for footage taken at 5 - 12 frames per second): video time, and
+    with it every speed, flow rate and alert latch, comes from it instead of the container's rate.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -130,6 +134,7 @@ class CameraConfig(_Strict):
     lines: list[LineConfig] = Field(default_factory=list)
     calibration: CalibrationConfig | None = None
     analysis_fps: float | None = Field(default=None, gt=0)
+    source_fps: float | None = Field(default=None, gt=0, le=1000)
     frame_size: tuple[int, int] | None = None
     line_motion: Literal["density", "image"] = "density"
 

@@ -31,6 +31,7 @@ class CaptureOptions:
         backoff_s: first wait before reopening a dropped stream; doubles up to ``max_backoff_s``.
         loop_files: play a video file again from the start when it ends (a simulated camera).
         pace_files: play a video file at its frame rate, like a live camera.
+        file_fps: the true frame rate of a video file whose container states a wrong one.
     """
 
     open_timeout_s: float = 5.0
@@ -39,6 +40,7 @@ class CaptureOptions:
     max_backoff_s: float = 5.0
     loop_files: bool = True
     pace_files: bool = True
+    file_fps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class FrameGrabber:
         return None
 
     def _read_until_it_drops(self, capture: cv2.VideoCapture) -> None:
-        fps = capture.get(cv2.CAP_PROP_FPS)
+        fps = self.options.file_fps or capture.get(cv2.CAP_PROP_FPS)
         period = 1.0 / fps if self.is_file and self.options.pace_files and 0 < fps < 1000 else 0.0
         next_due = time.monotonic()
         read_in_this_connection = 0

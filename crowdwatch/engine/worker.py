@@ -112,7 +112,7 @@ class CameraWorker:
         ]
         self._metrics = StoreMetricsWriter(store, WallClock())
         self._analyzer = CameraAnalyzer(camera, estimator, self.heatmap_config)
-        self._grabber = FrameGrabber(camera.source, self.options.capture)
+        self._grabber = self._make_grabber(camera)
         self._recording_problem: str | None = None
         self._recorder = self._make_recorder()
         self._pending: CameraConfig | None = None
@@ -298,12 +298,16 @@ class CameraWorker:
         analyzer = CameraAnalyzer(camera, self.estimator, self.heatmap_config)
         analyzer.heatmap = self._analyzer.heatmap
         self._analyzer = analyzer
-        if camera.source != self.camera.source:
+        if (camera.source, camera.source_fps) != (self.camera.source, self.camera.source_fps):
             self._grabber.stop()
-            self._grabber = FrameGrabber(camera.source, self.options.capture).start()
+            self._grabber = self._make_grabber(camera).start()
             self._last_seq = 0
         log.info("camera %s: configuration applied", self.name)
         self.camera = camera
+
+    def _make_grabber(self, camera: CameraConfig) -> FrameGrabber:
+        capture = replace(self.options.capture, file_fps=camera.source_fps)
+        return FrameGrabber(camera.source, capture)
 
     def _close(self) -> None:
         try:

@@ -85,7 +85,7 @@ def analyze(
     if source is not None:
         camera = camera.model_copy(update={"source": source})
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open_source(camera.source) as frames:
+    with open_source(camera.source, file_fps=camera.source_fps) as frames:
         analyzer = CameraAnalyzer(
             camera, estimator or make_estimator(config.estimator), config.heatmap
         )

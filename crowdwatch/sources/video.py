@@ -51,7 +51,7 @@ class VideoSource:
 class VideoFileSource(VideoSource):
     """A video file; timestamps are video time (frame index / container fps)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fps: float | None = None) -> None:
         if not path.exists():
             raise SourceError(f"video file not found: {path}")
         if path.stat().st_size == 0:
@@ -65,8 +65,8 @@ class VideoFileSource(VideoSource):
             self._capture.release()
             raise SourceError(f"video file {path} has no readable frames (empty or corrupt)")
         self._first: np.ndarray | None = first
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 0 < fps < 1000 else 25.0
+        stated = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps or (float(stated) if stated and 0 < stated < 1000 else 25.0)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
 
@@ -202,8 +202,13 @@ class LiveSource(VideoSource):
             self._capture.release()
 
 
-def open_source(spec: str | int | Path, image_fps: float = 1.0) -> VideoSource:
+def open_source(
+    spec: str | int | Path, image_fps: float = 1.0, file_fps: float | None = None
+) -> VideoSource:
     """Open a video file, an image folder, a stream URL or a webcam index.
+
+    ``file_fps`` replaces a video file's stated frame rate (a recording whose container is wrong)
+    and an image folder's ``image_fps``; live sources keep wall-clock time.
 
     Raises:
         SourceError: naming the source and why it cannot be read.
@@ -219,10 +224,10 @@ def open_source(spec: str | int | Path, image_fps: float = 1.0) -> VideoSource:
         return LiveSource(text)
     path = Path(text).expanduser()
     if path.is_dir():
-        return ImageFolderSource(path, fps=image_fps)
+        return ImageFolderSource(path, fps=file_fps or image_fps)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise SourceError(f"{path} is a single image; use 'crowdwatch count' for still images")
-    return VideoFileSource(path)
+    return VideoFileSource(path, fps=file_fps)
 
 
 def read_image(path: Path) -> np.ndarray:

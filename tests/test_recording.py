@@ -1,8 +1,11 @@
 """Recording on real frames: segments by time, heat-map snapshots, the quota, a corrupt
-segment during replay, a crash's unfinished segment, and people blurred for privacy."""
+segment during replay, a crash's unfinished segment, people blurred for privacy, and the live
+preview the console's wall shows."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import cv2
@@ -149,6 +152,124 @@ def test_recording_with_privacy_blur_and_rendering_a_replay(
     assert summary.frames == 6 and (tmp_path / "replay.mp4").stat().st_size > 1000
     overview = recording_overview(store, "gate", T0, T0 + 10)
     assert len(overview.segments) == 1 and len(overview.snapshots) == 1
+
+
+# -- live preview ------------------------------------------------------------------------------
+
+
+def _preview(folder: Path) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """The live preview's info, decoded image and heat map (None when absent)."""
+    info = json.loads((folder / "live.json").read_text())
+    image = cv2.imread(str(folder / "live.jpg"))
+    heat_file = folder / "live.heat.npz"
+    heat = None
+    if heat_file.exists():
+        with np.load(heat_file) as data:
+            heat = data["heat"]
+            assert tuple(data["shape"]) == (576, 768)  # the analysed frame's size, for zones
+    return info, image, heat
+
+
+def test_the_live_preview_is_the_latest_frame_refreshed_at_most_once_a_second(
+    store, tmp_path: Path, clip_frames: list[np.ndarray]
+) -> None:
+    recorder = CameraRecorder("gate", RecordingOptions(tmp_path, segment_s=2), store)
+    folder = tmp_path / "gate"
+    shown: list[float] = []
+    for i, image in enumerate(clip_frames[:12]):  # a frame every 0.4 s for 4.8 s
+        heat = np.full(image.shape[:2], (i + 1) * 1e-5, np.float32)
+        recorder.add(image, T0 + i * 0.4, heat)
+        info, preview, small = _preview(folder)
+        if not shown or info["time"] != shown[-1]:
+            shown.append(info["time"])
+            written = i
+        # Always the frame it says it is, with that frame's heat map (totals kept).
+        assert info["time"] == T0 + written * 0.4
+        assert preview.shape == (576, 768, 3) and (info["width"], info["height"]) == (768, 576)
+        coarse = cv2.resize(preview, (64, 48)).astype(float)
+        errors = [np.abs(cv2.resize(f, (64, 48)) - coarse).mean() for f in clip_frames[:12]]
+        assert int(np.argmin(errors)) == written and errors[written] < 4  # JPEG, lossy
+        assert small.dtype == np.float16 and small.shape[1] <= 320
+        assert float(small.astype(np.float64).sum()) == pytest.approx(
+            (written + 1) * 1e-5 * 576 * 768, rel=0.01
+        )
+    assert [round(t - T0, 1) for t in shown] == [0.0, 1.2, 2.4, 3.6]
+    assert all(b - a >= 1.0 for a, b in zip(shown, shown[1:], strict=False))
+    recorder.close()
+    # Overwritten in place, never indexed, no temporary files left behind.
+    assert not any("live" in entry.path for entry in store.recordings("gate"))
+    assert {p.name for p in folder.glob("live*")} == {"live.heat.npz", "live.jpg", "live.json"}
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_live_preview_is_the_recorded_picture_scaled_and_blurred(
+    store, tmp_path: Path, clip_frames: list[np.ndarray]
+) -> None:
+    image = clip_frames[10]
+    estimate = make_estimator().estimate(image)
+    options = RecordingOptions(tmp_path, privacy_blur=True, max_width=384)
+    recorder = CameraRecorder("gate", options, store)
+    recorder.add(image, T0, estimate.density, estimate)
+    info, preview, heat = _preview(tmp_path / "gate")
+    assert preview.shape == (288, 384, 3) and (info["width"], info["height"]) == (384, 288)
+    assert float(heat.astype(np.float64).sum()) == pytest.approx(estimate.count, rel=0.02)
+    # People are pixelated in the preview as in the recording: fine detail there is gone.
+    mask = cv2.resize(people_mask(estimate, image.shape[:2]).astype(np.uint8), (384, 288)) > 0
+    small = cv2.resize(image, (384, 288), interpolation=cv2.INTER_AREA)
+    blurred = cv2.resize(blur_people(image, estimate), (384, 288), interpolation=cv2.INTER_AREA)
+    raw_error = np.abs(preview - small.astype(float))[mask].mean()
+    blurred_error = np.abs(preview - blurred.astype(float))[mask].mean()
+    assert blurred_error < 0.3 * raw_error  # where people are, it is the blurred picture
+    detail = [
+        np.abs(cv2.Laplacian(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), cv2.CV_64F))[mask].mean()
+        for picture in (small, preview)
+    ]
+    assert detail[1] < 0.7 * detail[0]
+    recorder.close()
+
+
+def test_no_live_preview_when_it_is_off_and_no_stale_heat_without_a_heat_map(
+    store, tmp_path: Path, clip_frames: list[np.ndarray]
+) -> None:
+    _record(store, tmp_path, clip_frames[:4], 4, preview_every_s=0)
+    assert not list((tmp_path / "gate").glob("live*"))
+    assert store.recordings("gate", kind="segment")  # recording itself went on
+
+    recorder = CameraRecorder("cam", RecordingOptions(tmp_path), store)
+    recorder.add(clip_frames[0], T0, np.full((576, 768), 1e-4, np.float32))
+    recorder.add(clip_frames[1], T0 + 1)  # no heat map for this frame
+    info, _, heat = _preview(tmp_path / "cam")
+    assert info["time"] == T0 + 1 and heat is None
+    recorder.close()
+
+
+def test_the_live_preview_survives_the_quota_a_restart_and_its_own_write_errors(
+    store, tmp_path: Path, clip_frames: list[np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    _record(store, tmp_path, clip_frames[:5], 5, segment_s=10)
+    quota = store.recorded_bytes("gate") * 2
+    _record(store, tmp_path, clip_frames[:30], 30, segment_s=5, quota_bytes=quota)
+    CameraRecorder("gate", RecordingOptions(tmp_path), store)  # cleans up partial files
+    folder = tmp_path / "gate"
+    info, _, _ = _preview(folder)
+    assert info["time"] == T0 + 29 and store.recorded_bytes("gate") <= quota
+
+    # Recording stopped by the quota: the preview goes on while the analysis does.
+    stopped = _record(store, tmp_path, clip_frames[:6], 6, quota_bytes=1, on_full="stop")
+    assert not stopped.enabled and _preview(folder)[0]["time"] == T0 + 5
+
+    # A preview that cannot be written is reported once and recording goes on.
+    (folder / "live.jpg").unlink()
+    (folder / "live.jpg").mkdir()  # os.replace onto a folder fails
+    with caplog.at_level(logging.WARNING, logger="crowdwatch.recording.recorder"):
+        recorder = CameraRecorder("gate", RecordingOptions(tmp_path, segment_s=5), store)
+        for i, image in enumerate(clip_frames[:8]):
+            recorder.add(image, T0 + 100 + i)
+        recorder.close()
+    assert recorder.enabled and recorder.error is None
+    assert len(store.recordings("gate", T0 + 100, T0 + 110, kind="segment")) == 2
+    warnings = [r for r in caplog.records if "live preview" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
 
 
 def test_parse_time_forms() -> None:

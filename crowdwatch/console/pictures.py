@@ -6,6 +6,10 @@ heat-map snapshots (``.heat.npz``), indexed in the store by time, with paths rel
 recording folder. Alert snapshots are annotated JPEGs with paths relative to the store's folder.
 A store filled by ``crowdwatch analyze`` has only alert snapshots; they are used when no
 recording covers the moment.
+
+Segments are indexed only when finished (a minute by default), so for the latest picture the
+recorder's live preview (``<recordings>/<camera>/live.*``, refreshed every second, not indexed)
+is preferred while it is fresh.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.metrics import ZoneMetrics
-from crowdwatch.recording.recorder import times_path_of
+from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
 from crowdwatch.recording.replay import load_heat
 from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
 from crowdwatch.zones import Zone
@@ -33,6 +37,8 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # How far back a heat-map snapshot or a zone's sample may lie and still describe a moment.
 HEAT_HORIZON_S = 60.0
 METRICS_HORIZON_S = 60.0
+# A live preview older than this is from a stopped engine or camera, not live.
+LIVE_MAX_AGE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,17 @@ class Picture:
     image: np.ndarray
     time: float
     caption: str
+
+
+@dataclass(frozen=True)
+class _LivePreview:
+    """The recorder's live preview: the frame, its reduced heat map and the analysed frame's
+    size (from the heat file; None without one), taken at ``time``."""
+
+    image: np.ndarray
+    heat: np.ndarray | None
+    time: float
+    full_size: tuple[int, int] | None
 
 
 def read_image(path: Path) -> np.ndarray | None:
@@ -112,6 +129,20 @@ def _decoded(
         capture.release()
 
 
+def live_preview(
+    camera: str, folders: Folders, max_age_s: float = LIVE_MAX_AGE_S, now: float | None = None
+) -> tuple[np.ndarray, np.ndarray | None, float] | None:
+    """The camera's live preview as (frame, reduced heat map or None, time), or None when no
+    recording folder holds one taken within ``max_age_s`` of ``now`` (None: the clock).
+
+    Example:
+        >>> live_preview("gate", Folders(Path("."), (Path("nowhere"),))) is None
+        True
+    """
+    live = _fresh_live_preview(camera, folders, max_age_s, now)
+    return None if live is None else (live.image, live.heat, live.time)
+
+
 def picture_at(
     store: SqlStore,
     camera: str,
@@ -119,11 +150,25 @@ def picture_at(
     when: float | None = None,
     config: CameraConfig | None = None,
     slack_s: float = 1.0,
+    live_max_age_s: float = LIVE_MAX_AGE_S,
+    now: float | None = None,
 ) -> Picture | None:
-    """The camera at ``when`` (None: its latest recording): the recorded frame with the heat
-    map, zones and counts of that moment, else the latest alert snapshot before it."""
+    """The camera at ``when`` (None: its latest picture): the recorded frame with the heat
+    map, zones and counts of that moment, else the latest alert snapshot before it.
+
+    For the latest picture a live preview no older than ``live_max_age_s`` (at ``now``; None:
+    the clock) and newer than the last finished segment wins, captioned ``live``.
+    """
     segments = store.recordings(camera, kind="segment")
     segment = _segment_for(segments, when, slack_s)
+    if when is None:
+        live = _fresh_live_preview(camera, folders, live_max_age_s, now)
+        if live is not None and (segment is None or live.time > segment.end):
+            image = compose(
+                store, camera, folders, live.image, live.time, config,
+                heat=live.heat, full_size=live.full_size,
+            )  # fmt: skip
+            return Picture(image, live.time, "live")
     if segment is not None:
         file = folders.recording(segment.path)
         moment = segment.end if when is None else when
@@ -172,10 +217,17 @@ def compose(
     when: float,
     config: CameraConfig | None = None,
     opacity: float = 0.6,
+    heat: np.ndarray | None = None,
+    full_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """A recorded frame drawn as the engine annotates live frames: the heat map of the moment
-    ``when``, zones in their alert colours with counts, and a line with the time and alerts."""
-    heat, _, full_size = _heat_at(store, camera, folders, when)
+    ``when``, zones in their alert colours with counts, and a line with the time and alerts.
+
+    ``heat`` (a reduced heat map of that very frame, from an analysed frame of ``full_size``)
+    replaces the nearest heat-map snapshot, which may be seconds older.
+    """
+    if heat is None:
+        heat, _, full_size = _heat_at(store, camera, folders, when)
     metrics = _metrics_at(store, camera, when)
     alerts = [a for a in store.alerts(camera=camera, start=when, end=when) if _open_at(a, when)]
     picture = image.copy()
@@ -220,6 +272,31 @@ def _heat_at(
         if heat is not None:
             return heat, entry.start, _original_shape(file)
     return None, None, None
+
+
+def _fresh_live_preview(
+    camera: str, folders: Folders, max_age_s: float, now: float | None
+) -> _LivePreview | None:
+    """The newest live preview of the camera in any recording folder, when fresh enough."""
+    now = time.time() if now is None else now
+    previews = [_read_live_preview(root / camera) for root in folders.recordings]
+    fresh = [p for p in previews if p is not None and now - p.time <= max_age_s]
+    return max(fresh, key=lambda preview: preview.time, default=None)
+
+
+def _read_live_preview(folder: Path) -> _LivePreview | None:
+    # The time first: the recorder writes it last, so the image read after it is as new or newer.
+    try:
+        when = float(json.loads((folder / LIVE_INFO).read_text("utf-8"))["time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    image = read_image(folder / LIVE_IMAGE)
+    if image is None:
+        return None
+    heat_file = folder / LIVE_HEAT
+    heat = load_heat(heat_file) if heat_file.is_file() else None
+    full_size = _original_shape(heat_file) if heat is not None else None
+    return _LivePreview(image, heat, when, full_size)
 
 
 def _original_shape(file: Path) -> tuple[int, int] | None:

@@ -7,10 +7,15 @@ with its frames' times in a ``.times.json`` beside it; a crash loses at most the
 A disk quota (bytes per camera) is kept by deleting the oldest files (or, with
 ``on_full="stop"``, by stopping recording); either way the camera's analysis goes on and the
 problem is reported in :attr:`CameraRecorder.error`.
+
+A live preview (``live.jpg``, ``live.heat.npz``, ``live.json``) of the latest frame is kept in
+the camera's folder, overwritten about once a second and not indexed, so the console's live wall
+is seconds old rather than a segment old.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -32,6 +37,11 @@ log = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial.mp4"
 SNAPSHOT_MAX_WIDTH = 320
+# The live preview's files in a camera's folder (see :meth:`CameraRecorder._write_preview`).
+LIVE_IMAGE = "live.jpg"
+LIVE_HEAT = "live.heat.npz"
+LIVE_INFO = "live.json"
+LIVE_JPEG_QUALITY = 80
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class RecordingOptions:
         on_full: ``delete_oldest`` (a ring buffer) or ``stop`` when the quota is reached.
         privacy_blur: pixelate people in the recorded video.
         max_width: frames wider than this are scaled down before recording.
+        preview_every_s: how often the live preview is refreshed (0: no preview).
     """
 
     root: Path
@@ -59,6 +70,7 @@ class RecordingOptions:
     on_full: Literal["delete_oldest", "stop"] = "delete_oldest"
     privacy_blur: bool = False
     max_width: int = 1280
+    preview_every_s: float = 1.0
 
 
 class _Segment:
@@ -117,6 +129,8 @@ class CameraRecorder:
         self.enabled = True
         self._segment: _Segment | None = None
         self._last_snapshot = -float("inf")
+        self._last_preview = -float("inf")
+        self._preview_failed = False
         self.folder.mkdir(parents=True, exist_ok=True)
         self._clean_partial_files()
 
@@ -127,13 +141,23 @@ class CameraRecorder:
         heat: np.ndarray | None = None,
         estimate: Estimate | None = None,
     ) -> None:
-        """Record one frame taken at wall time ``when`` (and the heat map, when one is due)."""
+        """Record one frame taken at wall time ``when`` (and the heat map, when one is due).
+
+        The live preview is refreshed even after recording stopped (quota, disk): it takes a
+        fixed few hundred kilobytes and keeps the live wall live while the analysis goes on.
+        """
+        preview_due = self._preview_due(when)
+        if not (self.enabled or preview_due):
+            return
+        if self.options.privacy_blur and estimate is not None:
+            image = blur_people(image, estimate)
+        image = _fit_width(image, self.options.max_width)
+        if preview_due:
+            self._write_preview(image, when, heat)
         if not self.enabled:
             return
         try:
-            if self.options.privacy_blur and estimate is not None:
-                image = blur_people(image, estimate)
-            self._write_frame(_fit_width(image, self.options.max_width), when)
+            self._write_frame(image, when)
             if heat is not None and when - self._last_snapshot >= self.options.snapshot_every_s:
                 self._save_snapshot(heat, when)
         except OSError as error:
@@ -186,15 +210,42 @@ class CameraRecorder:
     def _save_snapshot(self, heat: np.ndarray, when: float) -> None:
         self._last_snapshot = when
         path = self._path_for(when, ".heat.npz")
-        small = shrink_heat(heat, SNAPSHOT_MAX_WIDTH)
-        temporary = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(temporary, heat=small.astype(np.float16), shape=np.array(heat.shape))
-        os.replace(temporary, path)
+        _replace_bytes(path, _heat_npz(heat))
         self.store.add_recording(
             RecordingEntry(
                 self.camera, "snapshot", when, when, self._relative(path), path.stat().st_size
             )
         )
+
+    # -- live preview --------------------------------------------------------------------------
+
+    def _preview_due(self, when: float) -> bool:
+        every = self.options.preview_every_s
+        if every <= 0:
+            return False
+        elapsed = when - self._last_preview
+        return elapsed >= every or elapsed < 0  # a clock stepped back must not freeze it
+
+    def _write_preview(self, image: np.ndarray, when: float, heat: np.ndarray | None) -> None:
+        """Overwrite the live preview; failures are logged once and never stop recording."""
+        self._last_preview = when
+        try:
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY])
+            if not ok:
+                raise OSError("cannot encode the live preview as JPEG")
+            _replace_bytes(self.folder / LIVE_IMAGE, jpeg.tobytes())
+            if heat is not None:
+                _replace_bytes(self.folder / LIVE_HEAT, _heat_npz(heat))
+            else:  # a heat map of another moment must not be shown over this frame
+                (self.folder / LIVE_HEAT).unlink(missing_ok=True)
+            info = {"time": when, "width": image.shape[1], "height": image.shape[0]}
+            # Written last: a reader never sees a time newer than the image beside it.
+            _replace_bytes(self.folder / LIVE_INFO, json.dumps(info).encode("utf-8"))
+        except (OSError, ValueError, cv2.error) as error:
+            # Once: a read-only or full disk would otherwise log every second.
+            level = logging.DEBUG if self._preview_failed else logging.WARNING
+            log.log(level, "%s: cannot write the live preview: %s", self.camera, error)
+            self._preview_failed = True
 
     # -- space ---------------------------------------------------------------------------------
 
@@ -277,6 +328,21 @@ def shrink_heat(heat: np.ndarray, max_width: int) -> np.ndarray:
     new_size = (max_width, max(1, round(height * max_width / width)))
     small = cv2.resize(heat.astype(np.float32), new_size, interpolation=cv2.INTER_AREA)
     return small * ((width * height) / (new_size[0] * new_size[1]))
+
+
+def _heat_npz(heat: np.ndarray) -> bytes:
+    """A heat map as snapshots store it: shrunk, float16, with the full frame's shape."""
+    small = shrink_heat(heat, SNAPSHOT_MAX_WIDTH).astype(np.float16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, heat=small, shape=np.array(heat.shape))
+    return buffer.getvalue()
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Write a file atomically: readers see the old or the new content, never half of it."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def _fit_width(image: np.ndarray, max_width: int) -> np.ndarray:

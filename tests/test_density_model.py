@@ -158,6 +158,24 @@ def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
     np.testing.assert_allclose(estimator.cell_density(image), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_shipped_onnx_is_the_committed_checkpoints_weights(street_image) -> None:
+    """The ONNX file and the training framework give the same density for the shipped weights."""
+    torch = pytest.importorskip("torch")
+    from crowdwatch.training.model import DensityNet
+
+    checkpoint = Path(__file__).resolve().parents[1] / "models/training/density_last.pt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    net = DensityNet().eval()
+    net.load_state_dict(state["ema"])  # the shipped weights are the moving average
+    image = cv2.resize(street_image, (640, 480))
+    with torch.no_grad():
+        expected = net(torch.from_numpy(prepare_input(image))).numpy()[0, 0]
+    actual = DensityEstimator().cell_density(image)
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() < 1e-4
+    assert float(actual.sum()) == pytest.approx(float(expected.sum()), rel=1e-4)
+
+
 def test_coco_backbone_transfer_matches_the_tensorflow_graph() -> None:
     torch = pytest.importorskip("torch")
     from crowdwatch.training.model import TF_PREFIX, build_pretrained_net, load_ssd_net

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from crowdwatch.config import load_config
 from crowdwatch.console.charts import level_hex
 from crowdwatch.console.data import console_folders
-from crowdwatch.console.pictures import Folders, compose, live_preview, picture_at
+from crowdwatch.console.pictures import Folders, compose, live_preview, picture_at, raw_frame
 from crowdwatch.recording import CameraRecorder, RecordingOptions
 from crowdwatch.store import MetricSample, SqlStore, open_store
 
@@ -113,6 +113,20 @@ def test_a_preview_no_newer_than_the_last_segment_is_not_preferred(
     recorder.close()  # the open segment is finished and indexed: it ends with the preview
     picture = picture_at(store, CAMERA.name, folders, now=LAST + 1)
     assert picture is not None and picture.caption == "recording" and picture.time == LAST
+
+
+def test_zones_are_drawn_on_the_fresh_preview_else_on_the_last_segment(
+    recorded: tuple[SqlStore, Folders, CameraRecorder], clip_frames: list[np.ndarray]
+) -> None:
+    store, folders, _ = recorded
+    fresh = raw_frame(store, CAMERA.name, folders, now=LAST + 1)
+    last = clip_frames[FRAMES - 1].astype(float)
+    assert fresh is not None and fresh.shape == (576, 768, 3)
+    assert np.abs(fresh - last).mean() < 4  # the newest frame, through JPEG
+    stale = raw_frame(store, CAMERA.name, folders, now=LAST + 60)
+    assert stale is not None
+    # The finished segment ends at frame 19: the older view, not the newest frame.
+    assert np.abs(stale - clip_frames[19].astype(float)).mean() < np.abs(stale - last).mean()
 
 
 @pytest.mark.parametrize("preview_every_s", [1.0, 0.0])

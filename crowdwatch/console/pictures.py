@@ -179,8 +179,15 @@ def picture_at(
     return alert_snapshot(store, camera, folders, before=when)
 
 
-def raw_frame(store: SqlStore, camera: str, folders: Folders) -> np.ndarray | None:
-    """The camera's latest recorded frame as it was filmed (for drawing zones on)."""
+def raw_frame(
+    store: SqlStore, camera: str, folders: Folders, now: float | None = None
+) -> np.ndarray | None:
+    """The camera's latest recorded frame as it was filmed (for drawing zones on): the live
+    preview while it is fresh at ``now`` (None: the clock), so a camera just moved shows its
+    new view, else the last finished segment's last frame."""
+    live = _fresh_live_preview(camera, folders, LIVE_MAX_AGE_S, now)
+    if live is not None:
+        return live.image
     segment = _segment_for(store.recordings(camera, kind="segment"), None, 0.0)
     file = folders.recording(segment.path) if segment is not None else None
     frame = segment_frame(file, segment, segment.end) if file is not None else None

@@ -310,8 +310,14 @@ def run(
     fps: Annotated[
         float, typer.Option(help="Analysis rate of cameras without analysis_fps.", min=0.01)
     ] = 2.0,
-    segment_s: Annotated[float, typer.Option(help="Length of a recorded segment.")] = 60.0,
-    quota_gb: Annotated[float, typer.Option(help="Recording disk quota per camera (GB).")] = 2.0,
+    segment_s: Annotated[
+        float | None,
+        typer.Option(help="Length of a recorded segment (config: recording.segment_s, 60).", min=1),
+    ] = None,
+    quota_gb: Annotated[
+        float | None,
+        typer.Option(help="Recording disk quota per camera, GB (config: recording.quota_gb, 2)."),
+    ] = None,
     privacy_blur: Annotated[
         bool,
         typer.Option(
@@ -335,6 +341,7 @@ def run(
     ] = 10.0,
 ) -> None:
     """Watch every camera of an event live, into the store, until Ctrl-C or SIGTERM."""
+    import dataclasses
     import time as clock
 
     from crowdwatch.config import load_config
@@ -342,16 +349,15 @@ def run(
     from crowdwatch.recording import RecordingOptions
     from crowdwatch.store import Retention
 
-    privacy_blur = privacy_blur or load_config(config).privacy.blur_people
     recording = None
     if record is not None:
-        recording = RecordingOptions(
-            root=record,
-            segment_s=segment_s,
-            fps=fps,
-            quota_bytes=int(quota_gb * 1024**3),
-            privacy_blur=privacy_blur,
-        )
+        recording = RecordingOptions.from_event(load_config(config), record, fps)
+        overrides = {"privacy_blur": privacy_blur or recording.privacy_blur}
+        if segment_s is not None:
+            overrides["segment_s"] = segment_s
+        if quota_gb is not None:
+            overrides["quota_bytes"] = int(quota_gb * 1024**3)
+        recording = dataclasses.replace(recording, **overrides)
     retention = Retention(metrics_days=keep_days, health_days=keep_days) if keep_days else None
     options = EngineOptions(
         worker=WorkerOptions(default_fps=fps, recording=recording),

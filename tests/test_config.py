@@ -125,3 +125,23 @@ def test_a_calibration_that_cannot_be_fitted_is_reported() -> None:
     }
     [problem] = check_against_frames(parse_config({"cameras": [camera]}))
     assert problem.startswith("- cameras[0] (cam) calibration:") and "line" in problem
+
+
+def test_recording_and_privacy_settings_reach_the_recorder(tmp_path: Path) -> None:
+    from crowdwatch.recording import RecordingOptions
+
+    data = _camera(name="z", polygon=[[0, 0], [99, 0], [99, 99]])
+    data["recording"] = {"segment_s": 30, "quota_gb": 0.5, "preview_every_s": 0, "on_full": "stop"}
+    data["privacy"] = {"blur_people": True}
+    options = RecordingOptions.from_event(parse_config(data), tmp_path, fps=2.0)
+    assert (options.segment_s, options.quota_bytes, options.preview_every_s) == (30, 2**29, 0)
+    assert options.on_full == "stop" and options.privacy_blur and options.fps == 2.0
+    plain = {"cameras": [{"name": "cam", "source": str(SAMPLE_CLIP)}]}
+    defaults = RecordingOptions.from_event(parse_config(plain), tmp_path, fps=2.0)
+    assert defaults == RecordingOptions(tmp_path, fps=2.0)
+    data["recording"] = {"quota_gb": -1, "on_full": "wrap", "segments": 3}
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    text = str(error.value)
+    assert "recording.quota_gb" in text and "recording.on_full" in text
+    assert "recording.segments: unknown key" in text

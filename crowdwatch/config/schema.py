@@ -172,6 +172,17 @@ class PrivacyConfig(_Strict):
     blur_people: bool = False
 
 
+class RecordingConfig(_Strict):
+    """How ``crowdwatch run --record`` records each camera (command-line flags override)."""
+
+    segment_s: float = Field(default=60.0, gt=0)
+    quota_gb: float = Field(default=2.0, gt=0)  # per camera; the oldest segments go first
+    on_full: Literal["delete_oldest", "stop"] = "delete_oldest"
+    snapshot_every_s: float = Field(default=10.0, gt=0)  # heat-map snapshots for replay
+    preview_every_s: float = Field(default=1.0, ge=0)  # the console's live picture; 0: none
+    max_width: int = Field(default=1280, ge=160)  # wider frames are scaled down first
+
+
 class WebhookConfig(_Strict):
     """An HTTP endpoint that receives every alert event as a JSON POST."""
 
@@ -188,6 +199,7 @@ class EventConfig(_Strict):
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

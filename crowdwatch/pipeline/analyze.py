@@ -30,6 +30,7 @@ from crowdwatch.outputs import (
 from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
 from crowdwatch.recording.privacy import blur_people
+from crowdwatch.recording.recorder import RecordingOptions
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
 from crowdwatch.store.feed import StoreFeed
@@ -93,10 +94,11 @@ def analyze(
             raise ValueError("recording needs a store to index it: give store as well as record")
         feed = None
         if store:
-            record_fps = _output_fps(frames.fps, options)
-            feed = StoreFeed.open(
-                store, config, camera, out_dir, record, record_fps, config.privacy.blur_people
-            )
+            recording = None
+            if record is not None:
+                fps = _output_fps(frames.fps, options)
+                recording = RecordingOptions.from_event(config, record, fps)
+            feed = StoreFeed.open(store, config, camera, out_dir, recording)
         sinks = [feed.alerts] if feed else []
         run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir, sinks), feed)
         run.blur_people = config.privacy.blur_people

@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -32,6 +32,9 @@ from crowdwatch.recording.privacy import blur_people
 from crowdwatch.store.records import RecordingEntry
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import Estimate
+
+if TYPE_CHECKING:
+    from crowdwatch.config.schema import EventConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,22 @@ class RecordingOptions:
     privacy_blur: bool = False
     max_width: int = 1280
     preview_every_s: float = 1.0
+
+    @classmethod
+    def from_event(cls, config: EventConfig, root: Path, fps: float) -> RecordingOptions:
+        """The event's ``recording`` and ``privacy`` settings, recording at ``fps``."""
+        settings = config.recording
+        return cls(
+            root=root,
+            segment_s=settings.segment_s,
+            fps=fps,
+            snapshot_every_s=settings.snapshot_every_s,
+            quota_bytes=int(settings.quota_gb * 1024**3),
+            on_full=settings.on_full,
+            privacy_blur=config.privacy.blur_people,
+            max_width=settings.max_width,
+            preview_every_s=settings.preview_every_s,
+        )
 
 
 class _Segment:

@@ -107,12 +107,11 @@ class StoreFeed:
         config: Any,
         camera: Any,
         out_dir: Path,
-        record: Path | None = None,
-        record_fps: float = 2.0,
-        privacy_blur: bool = False,
+        recording: Any = None,
     ) -> StoreFeed:
         """Open the store, save the config as a version and mark the camera as starting;
-        with ``record``, also record the analysed frames and heat maps into that folder."""
+        with ``recording`` (:class:`~crowdwatch.recording.RecordingOptions`), also record the
+        analysed frames and heat maps."""
         store = open_store(target)
         store.save_config(config, author="crowdwatch analyze", note=f"analysis of {camera.name}")
         feed = cls(
@@ -123,11 +122,10 @@ class StoreFeed:
             own_store=True,
             target_fps=camera.analysis_fps,
         )
-        if record is not None:
-            from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
+        if recording is not None:
+            from crowdwatch.recording.recorder import CameraRecorder
 
-            options = RecordingOptions(root=record, fps=record_fps, privacy_blur=privacy_blur)
-            feed.recorder = CameraRecorder(camera.name, options, store)
+            feed.recorder = CameraRecorder(camera.name, recording, store)
         feed.report("starting")
         return feed
 

@@ -101,6 +101,20 @@ def test_tiny_training_run_logs_checkpoints_and_resumes(tmp_path, monkeypatch) -
     assert (out / "best.pt").is_file()
 
 
+def test_validation_every_epoch_is_logged_with_the_epoch(tmp_path, monkeypatch) -> None:
+    from crowdwatch.training.train import main
+
+    monkeypatch.setenv("CROWDWATCH_DATA", str(_tiny_dataset(tmp_path / "data")))
+    out = tmp_path / "run"
+    # 6 training images in batches of 2: an epoch is 3 steps.
+    args = ["--out", str(out), "--batch-size", "2", "--crop-height", "128", "--crop-width", "128"]
+    args += ["--max-side", "320", "--total-steps", "6", "--eval-every-epochs", "1"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert [(r["step"], r["epoch"]) for r in evals] == [(3, 1.0), (6, 2.0)]
+
+
 def test_source_weights_set_each_sources_share_of_the_draws() -> None:
     from crowdwatch.training.train import image_probabilities
 

@@ -64,6 +64,7 @@ class TrainConfig:
     ema_decay: float = 0.998
     count_weight: float = 0.1
     eval_every_s: float = 600.0
+    eval_every_epochs: float = 0.0  # > 0: validate every this many epochs instead of by time
     save_every_s: float = 300.0
     max_minutes: float = 0.0  # 0: until total_steps
     threads: int = 2
@@ -289,6 +290,8 @@ def run(config: TrainConfig, resume: bool) -> Path:
     session_start = time.monotonic()
     last_eval = last_save = time.monotonic()
     losses: list[float] = []
+    steps_per_epoch = len(pool) / config.batch_size
+    eval_period_steps = max(1, round(config.eval_every_epochs * steps_per_epoch))
     while trainer.step < config.total_steps:
         t0 = time.monotonic()
         loss = trainer.train_step(*sample_batch(pool, rng, config, crop, probabilities))
@@ -300,6 +303,7 @@ def run(config: TrainConfig, resume: bool) -> Path:
                 {
                     "kind": "train",
                     "step": trainer.step,
+                    "epoch": round(trainer.step / steps_per_epoch, 2),
                     "elapsed_s": round(trainer.elapsed_s),
                     "loss": float(np.mean(losses)),
                     "lr_factor": learning_rate_factor(trainer.step, config),
@@ -308,17 +312,18 @@ def run(config: TrainConfig, resume: bool) -> Path:
             losses = []
         now = time.monotonic()
         out_of_time = config.max_minutes > 0 and now - session_start > config.max_minutes * 60
-        if (
-            now - last_eval > config.eval_every_s
-            or out_of_time
-            or trainer.step == config.total_steps
-        ):
+        if config.eval_every_epochs > 0:
+            eval_due = trainer.step % eval_period_steps == 0
+        else:
+            eval_due = now - last_eval > config.eval_every_s
+        if eval_due or out_of_time or trainer.step == config.total_steps:
             metrics = validate(trainer.ema, root, config.max_side, config.device)
             _log(
                 log_path,
                 {
                     "kind": "eval",
                     "step": trainer.step,
+                    "epoch": round(trainer.step / steps_per_epoch, 2),
                     "elapsed_s": round(trainer.elapsed_s),
                     **metrics,
                 },

@@ -100,8 +100,8 @@ def analyze(
                 recording = RecordingOptions.from_event(config, record, fps)
             feed = StoreFeed.open(store, config, camera, out_dir, recording)
         sinks = [feed.alerts] if feed else []
-        run = _Run(analyzer, frames, out_dir, options, _alert_sink(config, out_dir, sinks), feed)
-        run.blur_people = config.privacy.blur_people
+        alerts = _alert_sink(config, out_dir, sinks)
+        run = _Run(analyzer, frames, out_dir, options, alerts, feed, config.privacy.blur_people)
         return run.execute()
 
 
@@ -125,8 +125,10 @@ class _Run:
         options: AnalysisOptions,
         alerts: AlertSink,
         feed: StoreFeed | None = None,
+        blur_people: bool = False,
     ) -> None:
         self.analyzer = analyzer
+        self.blur_people = blur_people
         self.feed = feed
         self.source = source
         self.out_dir = out_dir
@@ -145,7 +147,6 @@ class _Run:
         self.birdseye = BirdsEyeAccumulator()
         video_fps = _output_fps(source.fps, options)
         self.video = AnnotatedVideoWriter(out_dir / "annotated.mp4", video_fps)
-        self.blur_people = False
 
     def execute(self) -> RunSummary:
         started = time.perf_counter()

@@ -49,7 +49,8 @@ class VideoSource:
 
 
 class VideoFileSource(VideoSource):
-    """A video file; timestamps are video time (frame index / container fps)."""
+    """A video file; timestamps are video time: frame index / fps (the container's, unless the
+    true capture rate is given)."""
 
     def __init__(self, path: Path, fps: float | None = None) -> None:
         if not path.exists():

@@ -125,3 +125,59 @@ def _listening(port: int) -> bool:
             if fields[1].endswith(wanted) and fields[3] == "0A":  # 0A: LISTEN
                 return True
     return False
+
+
+def require_rtsp_server() -> Path:
+    """The system Python that has GStreamer's RTSP server bindings, or skip the test."""
+    python = Path("/usr/bin/python3")
+    probe = (
+        "import gi; gi.require_version('GstRtspServer', '1.0'); "
+        "from gi.repository import GstRtspServer"
+    )
+    if (
+        not python.is_file()
+        or subprocess.run([python, "-c", probe], capture_output=True).returncode
+    ):
+        pytest.skip("GStreamer's RTSP server is not installed (see .ci/run for the packages)")
+    return python
+
+
+class RtspServer:
+    """An RTSP camera (``tests/rtsp_server.py``: GStreamer's server, H.264 at real time) at
+    ``rtsp://127.0.0.1:PORT/cam1``. :meth:`outage` kills it; :meth:`resume` serves the clip again
+    from its start on the same URL, as a camera that reboots."""
+
+    def __init__(self, clip: Path, port: int | None = None) -> None:
+        self.clip = clip
+        self.port = port or free_port()
+        self.url = f"rtsp://127.0.0.1:{self.port}/cam1"
+        self._python = require_rtsp_server()
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> RtspServer:
+        """Start serving once the server says it listens; returns self."""
+        self._process = subprocess.Popen(
+            [self._python, str(Path(__file__).with_name("rtsp_server.py")), str(self.clip),
+             str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self._process.stdout is not None
+        if self._process.stdout.readline().strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the RTSP server did not start on {self.url}")
+        return self
+
+    def outage(self) -> None:
+        """Stop serving (a camera that drops off the network)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+        self._process = None
+
+    def resume(self) -> None:
+        """Serve again on the same URL."""
+        self.start()
+
+    def stop(self) -> None:
+        """Stop for good."""
+        self.outage()

@@ -1,4 +1,5 @@
-"""The live engine against a real HTTP MJPEG camera (ffmpeg) that drops and comes back."""
+"""The live engine against real cameras that drop and come back: HTTP MJPEG (ffmpeg) and RTSP
+(GStreamer's RTSP server, H.264, what most CCTV cameras speak)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from streams import MjpegServer, small_clip
+from streams import MjpegServer, RtspServer, small_clip
 
 from crowdwatch.config import parse_config
 from crowdwatch.engine import CaptureOptions, Engine, EngineOptions, WorkerOptions
@@ -91,3 +92,34 @@ def test_a_stream_that_hangs_is_reported_stalled_and_recovers(clip: Path, tmp_pa
         server.stop()
     assert "stalled" in [event.state for event in store.camera_events("gate")]
     assert [gap.reason for gap in store.gaps("gate")][:1] == ["stalled"]
+
+
+def test_an_rtsp_camera_that_reboots_is_read_again_on_the_same_url(
+    sample_clip: Path, tmp_path: Path
+) -> None:
+    clip = small_clip(sample_clip, tmp_path / "clip.mp4", seconds=40)
+    server = RtspServer(clip).start()
+    config = parse_config({"cameras": [{"name": "cctv", "source": server.url, "analysis_fps": 4}]})
+    capture = CaptureOptions(open_timeout_s=3, read_timeout_s=2, backoff_s=0.2, max_backoff_s=1)
+    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=2))
+    store = open_store(tmp_path / "store.db")
+    engine = Engine(config, store, options).start()
+    worker = engine.workers["cctv"]
+    try:
+        _wait_for(lambda: worker.stats.analysed >= 4, 60)
+        assert worker.health().state == "live"
+        server.outage()
+        _wait_for(lambda: worker.state() in ("reconnecting", "stalled"), 10)
+        analysed_during_outage = worker.stats.analysed
+        server.resume()
+        took = _wait_for(lambda: worker.stats.analysed > analysed_during_outage + 2, 30)
+        assert took < 15, f"took {took:.1f} s to read the camera again"
+        assert worker.health().state == "live" and worker.health().reconnects >= 1
+    finally:
+        engine.stop()
+        server.stop()
+    (gap,) = store.gaps("cctv")
+    assert store.metrics("cctv", end=gap.start) and store.metrics("cctv", start=gap.end)
+    # Real frames of the clip were analysed: people were counted in them.
+    counts = [sample.values["count"] for sample in store.metrics("cctv")]
+    assert max(counts) > 1

@@ -31,16 +31,30 @@ def _wait_for(condition, timeout_s: float, server: MjpegServer | None = None) ->
     raise AssertionError(f"condition not met within {timeout_s} s")
 
 
+def _watch(
+    url: str,
+    tmp_path: Path,
+    camera: dict,
+    open_timeout_s: float = 2,
+    read_timeout_s: float = 2,
+    stall_s: float = 2,
+):
+    """An engine watching camera "gate" at ``url``, with a new SQLite store."""
+    config = parse_config({"cameras": [{"name": "gate", "source": url, **camera}]})
+    capture = CaptureOptions(
+        open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s, backoff_s=0.2, max_backoff_s=1
+    )
+    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=stall_s))
+    store = open_store(tmp_path / "store.db")
+    engine = Engine(config, store, options).start()
+    return engine, engine.workers["gate"], store
+
+
 def test_a_dropped_stream_reconnects_by_itself_and_the_gap_is_recorded(
     clip: Path, tmp_path: Path
 ) -> None:
     server = MjpegServer(clip).start()
-    config = parse_config({"cameras": [{"name": "gate", "source": server.url, "analysis_fps": 4}]})
-    capture = CaptureOptions(open_timeout_s=2, read_timeout_s=2, backoff_s=0.2, max_backoff_s=1)
-    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=2))
-    store = open_store(tmp_path / "store.db")
-    engine = Engine(config, store, options).start()
-    worker = engine.workers["gate"]
+    engine, worker, store = _watch(server.url, tmp_path, {"analysis_fps": 4})
     try:
         _wait_for(lambda: worker.stats.analysed >= 4, 60, server)
         assert worker.health().state == "live"
@@ -71,12 +85,7 @@ def test_a_dropped_stream_reconnects_by_itself_and_the_gap_is_recorded(
 
 def test_a_stream_that_hangs_is_reported_stalled_and_recovers(clip: Path, tmp_path: Path) -> None:
     server = MjpegServer(clip).start()
-    config = parse_config({"cameras": [{"name": "gate", "source": server.url}]})
-    capture = CaptureOptions(open_timeout_s=2, read_timeout_s=4, backoff_s=0.2, max_backoff_s=1)
-    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=1.5))
-    store = open_store(tmp_path / "store.db")
-    engine = Engine(config, store, options).start()
-    worker = engine.workers["gate"]
+    engine, worker, store = _watch(server.url, tmp_path, {}, read_timeout_s=4, stall_s=1.5)
     try:
         _wait_for(lambda: worker.stats.analysed >= 3, 60, server)
         server.freeze()
@@ -99,12 +108,7 @@ def test_an_rtsp_camera_that_reboots_is_read_again_on_the_same_url(
 ) -> None:
     clip = small_clip(sample_clip, tmp_path / "clip.mp4", seconds=40)
     server = RtspServer(clip).start()
-    config = parse_config({"cameras": [{"name": "cctv", "source": server.url, "analysis_fps": 4}]})
-    capture = CaptureOptions(open_timeout_s=3, read_timeout_s=2, backoff_s=0.2, max_backoff_s=1)
-    options = EngineOptions(worker=WorkerOptions(capture=capture, stall_s=2))
-    store = open_store(tmp_path / "store.db")
-    engine = Engine(config, store, options).start()
-    worker = engine.workers["cctv"]
+    engine, worker, store = _watch(server.url, tmp_path, {"analysis_fps": 4}, open_timeout_s=3)
     try:
         _wait_for(lambda: worker.stats.analysed >= 4, 60)
         assert worker.health().state == "live"
@@ -118,8 +122,8 @@ def test_an_rtsp_camera_that_reboots_is_read_again_on_the_same_url(
     finally:
         engine.stop()
         server.stop()
-    (gap,) = store.gaps("cctv")
-    assert store.metrics("cctv", end=gap.start) and store.metrics("cctv", start=gap.end)
+    (gap,) = store.gaps("gate")
+    assert store.metrics("gate", end=gap.start) and store.metrics("gate", start=gap.end)
     # Real frames of the clip were analysed: people were counted in them.
-    counts = [sample.values["count"] for sample in store.metrics("cctv")]
+    counts = [sample.values["count"] for sample in store.metrics("gate")]
     assert max(counts) > 1

@@ -24,7 +24,6 @@ from crowdwatch.config.schema import CameraConfig, HeatmapConfig
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
 from crowdwatch.estimators.base import Estimator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
-from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
 from crowdwatch.store.feed import RateMeter, metric_records
 from crowdwatch.store.records import CameraHealth
@@ -266,8 +265,7 @@ class CameraWorker:
             recording = self.options.recording
             if recording is not None and recording.privacy_blur:
                 # The snapshot is a recording too: people in it are blurred as well.
-                hidden = blur_people(result.frame.image, result.estimate)
-                result = replace(result, frame=replace(result.frame, image=hidden))
+                result = result.with_people_blurred()
             image = self._analyzer.annotate(result)
             path = folder / f"{event.record.id}.jpg"
             if cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 85]):

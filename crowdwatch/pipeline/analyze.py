@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,7 +29,6 @@ from crowdwatch.outputs import (
 )
 from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
-from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import RecordingOptions
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
@@ -211,10 +210,7 @@ class _Run:
 
     def _shown(self, result: FrameResult) -> FrameResult:
         """The result whose frame may be written: people pixelated when privacy asks for it."""
-        if not self.blur_people:
-            return result
-        hidden = blur_people(result.frame.image, result.estimate)
-        return replace(result, frame=replace(result.frame, image=hidden))
+        return result.with_people_blurred() if self.blur_people else result
 
     def _emit(self, events, annotated) -> None:
         for event in events:

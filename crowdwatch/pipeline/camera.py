@@ -7,7 +7,7 @@ motion, alert engine), so the same object serves a recorded file and a live stre
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from crowdwatch.heatmap import LiveHeatmap
 from crowdwatch.metrics import LineMetrics, ZoneMetrics, measure_zone
 from crowdwatch.pipeline.dynamics import CrowdDynamics
 from crowdwatch.pipeline.scene import Scene, build_calibration, build_scene
+from crowdwatch.recording.privacy import blur_people
 from crowdwatch.types import Estimate, Frame
 
 __all__ = ["CameraAnalyzer", "FrameResult", "build_calibration", "zone_rules"]
@@ -49,6 +50,11 @@ class FrameResult:
     lines: list[LineMetrics] = field(default_factory=list)
     density_m2: np.ndarray | None = None
     ground_m2: np.ndarray | None = None
+
+    def with_people_blurred(self) -> FrameResult:
+        """The same result whose frame has its people pixelated (for images that are kept)."""
+        hidden = blur_people(self.frame.image, self.estimate)
+        return replace(self, frame=replace(self.frame, image=hidden))
 
 
 def zone_rules(zone: ZoneConfig | None, area_known: bool) -> list[AlertRule]:

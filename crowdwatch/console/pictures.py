@@ -29,7 +29,7 @@ from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.metrics import ZoneMetrics
 from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
-from crowdwatch.recording.replay import load_heat
+from crowdwatch.recording.replay import load_heat_with_shape
 from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
 from crowdwatch.zones import Zone
 
@@ -275,9 +275,9 @@ def _heat_at(
     snapshots = store.recordings(camera, when - HEAT_HORIZON_S, when, kind="snapshot")
     for entry in reversed([s for s in snapshots if s.start <= when and s.status == "ok"]):
         file = folders.recording(entry.path)
-        heat = load_heat(file) if file is not None and file.suffix == ".npz" else None
-        if heat is not None:
-            return heat, entry.start, _original_shape(file)
+        loaded = load_heat_with_shape(file) if file is not None and file.suffix == ".npz" else None
+        if loaded is not None:
+            return loaded[0], entry.start, loaded[1]
     return None, None, None
 
 
@@ -286,33 +286,36 @@ def _fresh_live_preview(
 ) -> _LivePreview | None:
     """The newest live preview of the camera in any recording folder, when fresh enough."""
     now = time.time() if now is None else now
-    previews = [_read_live_preview(root / camera) for root in folders.recordings]
-    fresh = [p for p in previews if p is not None and now - p.time <= max_age_s]
-    return max(fresh, key=lambda preview: preview.time, default=None)
+    # Only the times are read for every folder; images only for the newest fresh preview.
+    times = [(_live_preview_time(root / camera), root / camera) for root in folders.recordings]
+    fresh = sorted(
+        ((when, folder) for when, folder in times if when is not None and now - when <= max_age_s),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    for when, folder in fresh:
+        preview = _read_live_preview(folder, when)
+        if preview is not None:
+            return preview
+    return None
 
 
-def _read_live_preview(folder: Path) -> _LivePreview | None:
-    # The time first: the recorder writes it last, so the image read after it is as new or newer.
+def _live_preview_time(folder: Path) -> float | None:
     try:
-        when = float(json.loads((folder / LIVE_INFO).read_text("utf-8"))["time"])
+        return float(json.loads((folder / LIVE_INFO).read_text("utf-8"))["time"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _read_live_preview(folder: Path, when: float) -> _LivePreview | None:
+    # Read after the time: the recorder writes the time last, so the image is as new or newer.
     image = read_image(folder / LIVE_IMAGE)
     if image is None:
         return None
     heat_file = folder / LIVE_HEAT
-    heat = load_heat(heat_file) if heat_file.is_file() else None
-    full_size = _original_shape(heat_file) if heat is not None else None
+    loaded = load_heat_with_shape(heat_file) if heat_file.is_file() else None
+    heat, full_size = loaded if loaded is not None else (None, None)
     return _LivePreview(image, heat, when, full_size)
-
-
-def _original_shape(file: Path) -> tuple[int, int] | None:
-    try:
-        with np.load(file) as data:
-            shape = data["shape"]
-            return int(shape[0]), int(shape[1])
-    except (OSError, ValueError, KeyError, IndexError):
-        return None
 
 
 def _metrics_at(store: SqlStore, camera: str, when: float) -> list[MetricSample]:

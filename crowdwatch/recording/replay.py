@@ -187,12 +187,22 @@ def recording_overview(store: SqlStore, camera: str, start: float, end: float) -
 
 def load_heat(path: Path) -> np.ndarray | None:
     """A heat-map snapshot as float32, or None when the file is missing or unreadable."""
+    loaded = load_heat_with_shape(path)
+    return None if loaded is None else loaded[0]
+
+
+def load_heat_with_shape(path: Path) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+    """A heat-map snapshot as float32 and the (height, width) of the frame it was reduced from
+    (None when the file does not say), read in one go; None when unreadable."""
     try:
         with np.load(path) as data:
-            return data["heat"].astype(np.float32)
+            heat = data["heat"].astype(np.float32)
+            shape = data["shape"] if "shape" in data.files else None
     except (OSError, ValueError, KeyError) as error:
         log.warning("cannot read heat-map snapshot %s: %s", path, error)
         return None
+    full_size = (int(shape[0]), int(shape[1])) if shape is not None and len(shape) >= 2 else None
+    return heat, full_size
 
 
 def _open_at(alert: StoredAlert, when: float) -> bool:

@@ -59,7 +59,22 @@ def analyze(
         str, typer.Argument(help="Video file, image folder, stream URL or webcam index.")
     ],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Event YAML.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder. One run per folder: a folder holding files is refused unless "
+            "--overwrite is given.",
+        ),
+    ] = Path("out"),
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier run's outputs in --out (only a run's own files are removed).",
+        ),
+    ] = False,
     every: Annotated[int | None, typer.Option(help="Analyse every N-th frame.", min=1)] = None,
     fps: Annotated[float | None, typer.Option(help="Analyse at most F frames per second.")] = None,
     camera: Annotated[str | None, typer.Option(help="Camera of the config to use.")] = None,
@@ -96,10 +111,22 @@ def analyze(
             update={"privacy": event.privacy.model_copy(update={"blur_people": True})}
         )
     options = AnalysisOptions(
-        every=every, fps=fps, max_frames=max_frames, write_video=video, progress=sys.stderr.isatty()
+        every=every,
+        fps=fps,
+        max_frames=max_frames,
+        write_video=video,
+        progress=sys.stderr.isatty(),
+        overwrite=overwrite,
     )
     summary = run_analysis(
-        source, event, out, options, camera_name=camera, store=store, record=record
+        source,
+        event,
+        out,
+        options,
+        camera_name=camera,
+        store=store,
+        record=record,
+        config_path=config,
     )
     _print_summary(summary, out)
 
@@ -133,7 +160,10 @@ def demo(
         typer.Option(help="Store to fill for the console (default: OUT/crowdwatch.db, fresh)."),
     ] = None,
 ) -> None:
-    """Analyse the bundled PETS 2009 sample clip with its example configuration."""
+    """Analyse the bundled PETS 2009 sample clip with its example configuration.
+
+    Re-runnable: each run replaces the previous demo's outputs in OUT (and, by default, its
+    store and recordings there)."""
     import shutil
 
     from crowdwatch.config import load_config
@@ -143,7 +173,7 @@ def demo(
 
     event = _with_estimator(load_config(sample_config()), estimator, None)
     typer.echo(f"Analysing the sample clip {event.cameras[0].source} (every {every}. frame)...")
-    options = AnalysisOptions(every=every, progress=sys.stderr.isatty())
+    options = AnalysisOptions(every=every, progress=sys.stderr.isatty(), overwrite=True)
     recordings = out / "recordings"  # where the console looks, beside the store
     if store is None:
         store = str(out / "crowdwatch.db")
@@ -152,7 +182,9 @@ def demo(
         ):
             stale.unlink(missing_ok=True)  # a fresh demo store each time, with its recordings
         shutil.rmtree(recordings, ignore_errors=True)
-    summary = run_analysis(None, event, out, options, store=store, record=recordings)
+    summary = run_analysis(
+        None, event, out, options, store=store, record=recordings, config_path=sample_config()
+    )
     _print_summary(summary, out)
     typer.echo(f"store: {store}; recordings: {recordings}")
 
@@ -163,7 +195,8 @@ def config_check(
     offline: Annotated[bool, typer.Option(help="Do not open camera sources.")] = False,
 ) -> None:
     """Validate an event configuration and name every problem."""
-    from crowdwatch.config import check_against_frames, load_config
+    from crowdwatch.config import load_config
+    from crowdwatch.pipeline.geometry import check_against_frames
 
     event = load_config(file)
     problems = [] if offline else check_against_frames(event)
@@ -346,13 +379,13 @@ def run(
 
     from crowdwatch.config import load_config
     from crowdwatch.engine import EngineOptions, WorkerOptions, run_engine
-    from crowdwatch.recording import RecordingOptions
+    from crowdwatch.pipeline.outputs import recording_options
     from crowdwatch.store import Retention
 
     recording = None
     if record is not None:
-        recording = RecordingOptions.from_event(load_config(config), record, fps)
-        overrides = {"privacy_blur": privacy_blur or recording.privacy_blur}
+        recording = recording_options(load_config(config), record, fps=fps)
+        overrides = {}
         if segment_s is not None:
             overrides["segment_s"] = segment_s
         if quota_gb is not None:
@@ -364,6 +397,7 @@ def run(
         retention=retention,
         ray_address=ray,
         ray_cameras_per_host=cameras_per_host,
+        privacy_blur=privacy_blur,
     )
     last_print = [0.0]
 
@@ -450,9 +484,9 @@ def calibrate(
     """Check a camera's ground calibration: fit errors, zone areas, a bird's-eye view."""
     import cv2
 
-    from crowdwatch.calibration.report import calibration_report
-    from crowdwatch.config import load_config, probe_frame_size
-    from crowdwatch.pipeline.scene import build_calibration
+    from crowdwatch.calibration.settings import build_calibration
+    from crowdwatch.config import load_config
+    from crowdwatch.pipeline.geometry import calibration_report, probe_frame_size
     from crowdwatch.sources import open_source
 
     chosen = load_config(config).camera(camera)

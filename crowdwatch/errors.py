@@ -15,3 +15,7 @@ class ConfigError(CrowdwatchError):
 
 class EstimatorError(CrowdwatchError):
     """A model could not be loaded or run; the message names the model and the problem."""
+
+
+class OutputError(CrowdwatchError):
+    """A run cannot write where it was asked to (a folder holding another run, a file)."""

@@ -12,6 +12,7 @@ import cv2
 import pytest
 import yaml
 
+from crowdwatch.alerts import read_alert_log
 from crowdwatch.paths import sample_config
 
 
@@ -92,7 +93,7 @@ def test_alerts_are_logged_with_snapshots(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not (out / "annotated.mp4").exists()
-    records = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    records = read_alert_log(out / "alerts.jsonl")
     assert records, "a zone with 3+ people over a threshold of 2 must raise an alert"
     first = records[0]
     assert first["zone"] == "road" and first["level"] in {"advisory", "warning"}

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from crowdwatch.config import check_against_frames, default_config, load_config, parse_config
+from crowdwatch.config import default_config, load_config, parse_config
 from crowdwatch.errors import ConfigError
 from crowdwatch.paths import sample_config, sample_video
+from crowdwatch.pipeline.geometry import check_against_frames
 
 SAMPLE_CLIP, SAMPLE_CONFIG = sample_video(), sample_config()
 
@@ -127,17 +128,18 @@ def test_a_calibration_that_cannot_be_fitted_is_reported() -> None:
     assert problem.startswith("- cameras[0] (cam) calibration:") and "line" in problem
 
 
-def test_recording_and_privacy_settings_reach_the_recorder(tmp_path: Path) -> None:
+def test_recording_settings_reach_the_recorder(tmp_path: Path) -> None:
+    from crowdwatch.pipeline.outputs import recording_options
     from crowdwatch.recording import RecordingOptions
 
     data = _camera(name="z", polygon=[[0, 0], [99, 0], [99, 99]])
     data["recording"] = {"segment_s": 30, "quota_gb": 0.5, "preview_every_s": 0, "on_full": "stop"}
     data["privacy"] = {"blur_people": True}
-    options = RecordingOptions.from_event(parse_config(data), tmp_path, fps=2.0)
+    options = recording_options(parse_config(data), tmp_path, fps=2.0)
     assert (options.segment_s, options.quota_bytes, options.preview_every_s) == (30, 2**29, 0)
-    assert options.on_full == "stop" and options.privacy_blur and options.fps == 2.0
+    assert options.on_full == "stop" and options.fps == 2.0
     plain = {"cameras": [{"name": "cam", "source": str(SAMPLE_CLIP)}]}
-    defaults = RecordingOptions.from_event(parse_config(plain), tmp_path, fps=2.0)
+    defaults = recording_options(parse_config(plain), tmp_path, fps=2.0)
     assert defaults == RecordingOptions(tmp_path, fps=2.0)
     data["recording"] = {"quota_gb": -1, "on_full": "wrap", "segments": 3}
     with pytest.raises(ConfigError) as error:

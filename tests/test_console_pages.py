@@ -27,12 +27,13 @@ from crowdwatch.console.auth import hash_password, verify_password
 from crowdwatch.console.data import console_folders
 from crowdwatch.console.pictures import alert_snapshot, picture_at
 from crowdwatch.estimators import make_estimator
-from crowdwatch.outputs import save_snapshot
 from crowdwatch.pipeline.camera import CameraAnalyzer
-from crowdwatch.recording import CameraRecorder, RecordingOptions
+from crowdwatch.pipeline.health import HealthReporter
+from crowdwatch.pipeline.outputs import build_run_outputs
+from crowdwatch.recording import RecordingOptions
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.store import CameraHealth, open_store
-from crowdwatch.store.feed import StoreFeed
+from crowdwatch.store.sinks import WallClock
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
@@ -48,29 +49,30 @@ def fill_console_store(folder: Path) -> Path:
     camera = config.cameras[0]
     analyzer = CameraAnalyzer(camera, make_estimator(EstimatorConfig(kind="ssd")), config.heatmap)
     store_path = folder / "crowdwatch.db"
-    feed = StoreFeed.open(store_path, config, camera, folder)
+    store = open_store(store_path)
+    store.save_config(config, author="test", note="console fixture")
     options = RecordingOptions(folder / "recordings", segment_s=10, fps=10 / EVERY,
                                snapshot_every_s=2)  # fmt: skip
-    recorder = CameraRecorder(camera.name, options, feed.store)
+    # The one path every run takes: metrics, alerts with snapshots, recording.
+    outputs = build_run_outputs(
+        config,
+        camera,
+        annotate=analyzer.annotate,
+        clock=WallClock.starting_now(),
+        folder=folder,
+        store=store,
+        recording=options,
+    )
+    health = HealthReporter(store, camera.name, target_fps=None)
     with open_source(camera.source) as source:
         for index, frame in enumerate(sample_frames(source, every=EVERY)):
             if index >= FRAMES:
                 break
-            result = analyzer.process(frame)
-            feed.write(result)
-            recorder.add(frame.image, feed.clock.wall(frame.time_s), result.heat, result.estimate)
-            for event in result.events:
-                if event.kind == "opened":
-                    path = save_snapshot(
-                        folder / "snapshots", event.record.id, analyzer.annotate(result)
-                    )
-                    relative = str(path.relative_to(folder))
-                    analyzer.engine.attach_snapshot(event.record.id, relative)
-                    event.record.snapshot = relative
-                feed.alerts.emit(event)
-    recorder.close()
-    feed.report("live")
-    feed.store.close()
+            outputs.keep(analyzer.process(frame))
+            health.frame_analysed(outputs.clock.wall(frame.time_s))
+    outputs.close()  # the alerts stay open in the store, as on a live engine
+    health.report("live", force=True)
+    store.close()
     return store_path
 
 

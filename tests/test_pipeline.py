@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from crowdwatch.alerts import read_alert_log
 from crowdwatch.config import EstimatorConfig, load_config, parse_config
 from crowdwatch.estimators import make_estimator
 from crowdwatch.paths import sample_config, sample_video
@@ -25,6 +26,7 @@ class FailsAfter:
 
     def __init__(self, frames: int) -> None:
         self._inner = make_estimator(EstimatorConfig(kind="ssd"))
+        self.anchor, self.model_file = self._inner.anchor, self._inner.model_file
         self._left = frames
 
     def estimate(self, image: np.ndarray) -> Estimate:
@@ -49,9 +51,11 @@ def test_a_failing_run_keeps_everything_it_recorded(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["completed"] is False and "model crashed" in summary["error"]
     assert summary["frames_analysed"] == 12
-    # The alert open at the crash is written with its time so far, marked open.
-    [alert] = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
-    assert alert["open"] is True and alert["level"] == "warning"
+    # The alert was logged when it opened, and again at the crash with its time so far.
+    lines = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["opened", "open"]
+    [alert] = read_alert_log(tmp_path / "alerts.jsonl")
+    assert alert["open"] is True and alert["level"] == "warning" and alert["end_s"] > 0
 
 
 def test_camera_analyzer_measures_calibrated_zones() -> None:

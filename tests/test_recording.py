@@ -12,7 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from crowdwatch.config import parse_config
 from crowdwatch.estimators import make_estimator
+from crowdwatch.pipeline import CameraAnalyzer
+from crowdwatch.pipeline.outputs import build_run_outputs
 from crowdwatch.recording import (
     CameraRecorder,
     RecordingOptions,
@@ -23,6 +26,8 @@ from crowdwatch.recording import (
 )
 from crowdwatch.recording.render import parse_time, render_replay
 from crowdwatch.store import MetricSample, open_store
+from crowdwatch.store.sinks import WallClock
+from crowdwatch.types import Frame
 
 T0 = 1_760_000_000.0
 
@@ -141,11 +146,10 @@ def test_recording_with_privacy_blur_and_rendering_a_replay(
     store, tmp_path: Path, clip_frames: list[np.ndarray]
 ) -> None:
     estimator = make_estimator()
-    options = RecordingOptions(tmp_path, segment_s=10, privacy_blur=True)
-    recorder = CameraRecorder("gate", options, store)
+    recorder = CameraRecorder("gate", RecordingOptions(tmp_path, segment_s=10), store)
     for i, image in enumerate(clip_frames[:6]):
         estimate = estimator.estimate(image)
-        recorder.add(image, T0 + i, estimate.density, estimate)
+        recorder.add(blur_people(image, estimate), T0 + i, estimate.density)
     recorder.close()
     replay = Replay(store, tmp_path, "gate", T0, T0 + 10)
     summary = render_replay(replay, tmp_path / "replay.mp4")
@@ -205,11 +209,24 @@ def test_the_live_preview_is_the_latest_frame_refreshed_at_most_once_a_second(
 def test_the_live_preview_is_the_recorded_picture_scaled_and_blurred(
     store, tmp_path: Path, clip_frames: list[np.ndarray]
 ) -> None:
+    """Through the one path every run uses: privacy from the config, decided in the outputs."""
     image = clip_frames[10]
-    estimate = make_estimator().estimate(image)
-    options = RecordingOptions(tmp_path, privacy_blur=True, max_width=384)
-    recorder = CameraRecorder("gate", options, store)
-    recorder.add(image, T0, estimate.density, estimate)
+    config = parse_config({
+        "cameras": [{"name": "gate", "source": "unused.mp4"}],
+        "privacy": {"blur_people": True},
+    })  # fmt: skip
+    analyzer = CameraAnalyzer(config.camera(), make_estimator())
+    outputs = build_run_outputs(
+        config,
+        config.camera(),
+        annotate=analyzer.annotate,
+        clock=WallClock(),
+        store=store,
+        recording=RecordingOptions(tmp_path, max_width=384),
+    )
+    result = analyzer.process(Frame(image, 0, T0, "gate"))
+    estimate = result.estimate
+    outputs.keep(result)
     info, preview, heat = _preview(tmp_path / "gate")
     assert preview.shape == (288, 384, 3) and (info["width"], info["height"]) == (384, 288)
     assert float(heat.astype(np.float64).sum()) == pytest.approx(estimate.count, rel=0.02)
@@ -225,7 +242,7 @@ def test_the_live_preview_is_the_recorded_picture_scaled_and_blurred(
         for picture in (small, preview)
     ]
     assert detail[1] < 0.7 * detail[0]
-    recorder.close()
+    outputs.close()
 
 
 def test_no_live_preview_when_it_is_off_and_no_stale_heat_without_a_heat_map(

@@ -19,6 +19,7 @@ from crowdwatch.evaluation.datasets import data_root
 from crowdwatch.paths import sample_config
 from crowdwatch.pipeline import AnalysisOptions, analyze
 from crowdwatch.pipeline.scene import build_scene
+from crowdwatch.types import Anchor
 
 
 def _pinhole(focal: float, tilt_deg: float, height_m: float, size=(800, 600)) -> np.ndarray:
@@ -71,8 +72,8 @@ def test_head_plane_places_real_pets_heads_above_their_feet() -> None:
 
 def test_zones_and_lines_are_raised_for_head_estimators() -> None:
     camera = load_config(sample_config()).camera()
-    feet = build_scene(camera, 768, 576, "feet")
-    heads = build_scene(camera, 768, 576, "head")
+    feet = build_scene(camera, width=768, height=576, anchor=Anchor.FEET)
+    heads = build_scene(camera, width=768, height=576, anchor=Anchor.HEAD)
     assert feet.zones[0].count_polygon is None
     raised = heads.zones[0].count_polygon
     assert raised is not None and raised.shape == feet.zones[0].polygon.shape

@@ -23,6 +23,7 @@ from crowdwatch.alerts.rules import (
     LevelRule,
     ResolvedLevel,
     default_rules,
+    zone_rules,
 )
 from crowdwatch.alerts.sinks import (
     AlertSink,
@@ -52,4 +53,5 @@ __all__ = [
     "read_alert_log",
     "replay",
     "split_target",
+    "zone_rules",
 ]

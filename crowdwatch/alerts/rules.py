@@ -24,11 +24,13 @@ crowd forces from about 5 /m² in a moving crowd; Fruin walkway flow levels D/E/
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crowdwatch.types import Level
 
 MetricName = Literal[
     "count", "density", "occupancy", "flow_rate", "pressure", "rise_rate", "minutes_to_limit"
@@ -48,36 +50,6 @@ METRIC_UNITS: dict[str, str] = {
 
 # Metrics that alarm when they fall *below* their thresholds: little time left is the danger.
 FALLING_METRICS: frozenset[str] = frozenset({"minutes_to_limit"})
-
-
-class Level(IntEnum):
-    """Alert levels in order of severity; ``NORMAL`` means no alert is open.
-
-    Example:
-        >>> Level.from_name("warning") > Level.ADVISORY
-        True
-        >>> Level.CRITICAL.label
-        'critical'
-    """
-
-    NORMAL = 0
-    ADVISORY = 1
-    WARNING = 2
-    CRITICAL = 3
-
-    @property
-    def label(self) -> str:
-        """The lower-case name used in YAML and in alert records."""
-        return self.name.lower()
-
-    @classmethod
-    def from_name(cls, name: str) -> Level:
-        """Parse ``"advisory"``, ``"warning"``, ``"critical"`` or ``"normal"`` (any case)."""
-        try:
-            return cls[name.strip().upper()]
-        except KeyError:
-            names = ", ".join(level.label for level in cls)
-            raise ValueError(f"unknown alert level {name!r}; expected one of: {names}") from None
 
 
 class LevelRule(BaseModel):
@@ -268,3 +240,17 @@ def default_rules(metrics: tuple[str, ...] = ("density",)) -> list[AlertRule]:
         AlertRule.model_validate({"metric": metric, "levels": DEFAULT_LEVELS[metric]})
         for metric in metrics
     ]
+
+
+def zone_rules(configured: Sequence[AlertRule], *, area_known: bool) -> list[AlertRule]:
+    """A zone's own rules, or the literature density defaults when its area is known.
+
+    Example:
+        >>> [rule.metric for rule in zone_rules([], area_known=True)]
+        ['density']
+        >>> zone_rules([], area_known=False)
+        []
+    """
+    if configured:
+        return list(configured)
+    return default_rules(("density",)) if area_known else []

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from crowdwatch.config.schema import LineConfig
 from crowdwatch.heatmap.colour import overlay, smooth_for_display
 from crowdwatch.measures import DensityColourScale
 from crowdwatch.metrics.records import LineMetrics, ZoneMetrics
+from crowdwatch.types import Level
 from crowdwatch.zones.zone import Zone
 
 _DENSITY_SCALE = DensityColourScale()
+
+
+class CountingLineShape(Protocol):
+    """What drawing needs of a counting line (a ``LineConfig`` has it): image points, the
+    name, and which side counts as "in"."""
+
+    name: str
+    start: tuple[float, float]
+    end: tuple[float, float]
+    positive: str
+
 
 # BGR colours per alert level: calm green, then amber, orange, red.
 LEVEL_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -54,7 +66,7 @@ def draw_density_m2(
 
 
 def draw_lines(
-    frame: np.ndarray, lines: Sequence[LineConfig], metrics: Sequence[LineMetrics]
+    frame: np.ndarray, lines: Sequence[CountingLineShape], metrics: Sequence[LineMetrics]
 ) -> np.ndarray:
     """Counting lines with an arrow to their "in" side and their crossings each way."""
     by_name = {m.line: m for m in metrics}
@@ -85,7 +97,7 @@ def draw_zones(
     for zone in zones:
         record = by_name.get(zone.name)
         colour = _level_colour(record)
-        thickness = 2 if record is None or record.level == "normal" else 4
+        thickness = 2 if record is None or record.level == Level.NORMAL else 4
         cv2.polylines(frame, [np.round(zone.polygon).astype(np.int32)], True, colour, thickness)
         if record is not None:
             _label(frame, _zone_text(record), _label_anchor(zone.polygon), colour)
@@ -112,8 +124,8 @@ def _zone_text(record: ZoneMetrics) -> str:
     text = f"{record.zone}: {record.count:.1f}"
     if record.density is not None:
         text += f" ({record.density:.2f}/m2)"
-    if record.level != "normal":
-        text += f" {record.level.upper()}"
+    if record.level != Level.NORMAL:
+        text += f" {record.level.label.upper()}"
     return text
 
 
@@ -124,8 +136,8 @@ def _label_anchor(polygon: np.ndarray) -> tuple[int, int]:
 
 def _level_colour(record: ZoneMetrics | LineMetrics | None) -> tuple[int, int, int]:
     """The colour of a zone's or line's current alert level (calm green without a record)."""
-    level = record.level if record is not None else "normal"
-    return LEVEL_COLOURS.get(level, LEVEL_COLOURS["normal"])
+    level = record.level if record is not None else Level.NORMAL
+    return LEVEL_COLOURS.get(str(level), LEVEL_COLOURS["normal"])
 
 
 def _pt(point: np.ndarray) -> tuple[int, int]:

@@ -1,6 +1,8 @@
-"""Event configuration: the YAML schema, loading with readable errors, checks against cameras."""
+"""Event configuration: the YAML schema and loading with readable errors.
 
-from crowdwatch.config.check import check_against_frames, probe_frame_size
+Checks that need a camera's frames live in :mod:`crowdwatch.pipeline.geometry`.
+"""
+
 from crowdwatch.config.load import default_config, load_config, parse_config
 from crowdwatch.config.schema import (
     CalibrationConfig,
@@ -22,9 +24,7 @@ __all__ = [
     "LineConfig",
     "WebhookConfig",
     "ZoneConfig",
-    "check_against_frames",
     "default_config",
     "load_config",
     "parse_config",
-    "probe_frame_size",
 ]

@@ -2,7 +2,8 @@
 
 Pydantic models forbid unknown keys so that a misspelt key is reported instead of ignored.
 Each model validates what it can see alone (polygon shape, point counts); checks that need the
-frame size (a zone outside the frame) live in :mod:`crowdwatch.config.check`.
+frame size (a zone outside the frame) live in :mod:`crowdwatch.pipeline.geometry`. The
+sections of one stage (calibration, estimator, alert rules) are defined by that stage.
 """
 
 from __future__ import annotations
@@ -14,8 +15,24 @@ from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
 from crowdwatch.alerts.rules import AlertRule
+from crowdwatch.calibration.settings import CalibrationConfig
+from crowdwatch.estimators.settings import EstimatorConfig
 
 Point = tuple[float, float]
+
+__all__ = [
+    "CalibrationConfig",
+    "CameraConfig",
+    "EstimatorConfig",
+    "EventConfig",
+    "HeatmapConfig",
+    "LineConfig",
+    "Point",
+    "PrivacyConfig",
+    "RecordingConfig",
+    "WebhookConfig",
+    "ZoneConfig",
+]
 
 
 class _Strict(BaseModel):
@@ -81,41 +98,6 @@ class LineConfig(_Strict):
         return self
 
 
-class CalibrationConfig(_Strict):
-    """Ground-plane calibration: image points and where they lie on the ground, in metres.
-
-    Either ``image_points`` with ``ground_points`` (four or more pairs), or ``rectangle``: the
-    four image corners of a ground rectangle ``width_m`` x ``depth_m``, in order around it.
-    ``head_height_m`` is where estimators that see heads (the density model) place people: their
-    mass is projected to the ground through the plane of heads at that height (0 turns it off).
-    """
-
-    image_points: list[Point] | None = None
-    ground_points: list[Point] | None = None
-    rectangle: list[Point] | None = None
-    width_m: float | None = Field(default=None, gt=0)
-    depth_m: float | None = Field(default=None, gt=0)
-    head_height_m: float = Field(default=1.7, ge=0, le=3)
-
-    @model_validator(mode="after")
-    def _one_form(self) -> CalibrationConfig:
-        pairs = self.image_points is not None or self.ground_points is not None
-        rectangle = self.rectangle is not None
-        if pairs == rectangle:
-            raise ValueError("give either image_points + ground_points, or rectangle")
-        if pairs:
-            image, ground = self.image_points or [], self.ground_points or []
-            if len(image) != len(ground):
-                raise ValueError(
-                    f"{len(image)} image_points but {len(ground)} ground_points: they must pair up"
-                )
-            if len(image) < 4:
-                raise ValueError(f"calibration needs at least 4 point pairs, got {len(image)}")
-        elif len(self.rectangle or []) != 4 or self.width_m is None or self.depth_m is None:
-            raise ValueError("rectangle needs exactly 4 image corners, width_m and depth_m")
-        return self
-
-
 class CameraConfig(_Strict):
     """One camera: where its frames come from and what to measure in them.
 
@@ -143,19 +125,6 @@ class CameraConfig(_Strict):
         _require_unique([zone.name for zone in self.zones], f"zones of camera {self.name!r}")
         _require_unique([line.name for line in self.lines], f"lines of camera {self.name!r}")
         return self
-
-
-class EstimatorConfig(_Strict):
-    """Which people estimator to run.
-
-    ``auto`` uses the shipped density model when it is installed and the SSD detector otherwise.
-    """
-
-    kind: Literal["auto", "density", "ssd", "yolo"] = "auto"
-    model: str | None = None
-    score_threshold: float = Field(default=0.3, gt=0, lt=1)
-    tiles: tuple[int, int] = (1, 1)
-    track: bool = False
 
 
 class HeatmapConfig(_Strict):

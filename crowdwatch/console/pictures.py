@@ -31,6 +31,7 @@ from crowdwatch.metrics import ZoneMetrics
 from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
 from crowdwatch.recording.replay import load_heat_with_shape
 from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
+from crowdwatch.types import Level
 from crowdwatch.zones import Zone
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -339,8 +340,8 @@ def _draw_zone_levels(
             area_m2=s.value("area_m2"),
             density=s.value("density"),
             occupancy=s.value("occupancy"),
-            level=s.level,
-        )  # fmt: skip
+            level=Level.from_name(s.level),
+        )
         for s in metrics
         if s.kind == "zone"
     ]

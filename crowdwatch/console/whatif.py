@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from crowdwatch.alerts import AlertRecord, AlertRule, replay
+from crowdwatch.alerts import AlertRecord, AlertRule, replay, zone_rules
 from crowdwatch.config.schema import CameraConfig
-from crowdwatch.pipeline.camera import zone_rules
 from crowdwatch.store.records import MetricSample
 
 Stream = Iterator[tuple[str, float, Mapping[str, float | None]]]
@@ -38,17 +37,17 @@ def camera_rules(
     """Every zone's rules as the running engine uses them (``camera/zone`` -> rules).
 
     Zones without rules of their own get the literature density defaults when the recorded
-    samples show a known area, as in :func:`crowdwatch.pipeline.camera.zone_rules`.
+    samples show a known area, as in :func:`crowdwatch.alerts.zone_rules`.
     """
     with_area = {
         sample.zone for sample in samples if sample.camera == camera.name and _has_area(sample)
     }
     rules = {
-        f"{camera.name}/{zone.name}": zone_rules(zone, zone.name in with_area)
+        f"{camera.name}/{zone.name}": zone_rules(zone.alerts, area_known=zone.name in with_area)
         for zone in camera.zones
     }
     for zone_name in with_area - {zone.name for zone in camera.zones}:
-        rules[f"{camera.name}/{zone_name}"] = zone_rules(None, True)
+        rules[f"{camera.name}/{zone_name}"] = zone_rules([], area_known=True)
     return {target: items for target, items in rules.items() if items}
 
 

@@ -32,6 +32,9 @@ class CaptureOptions:
         loop_files: play a video file again from the start when it ends (a simulated camera).
         pace_files: play a video file at its frame rate, like a live camera.
         file_fps: the true frame rate of a video file whose container states a wrong one.
+        every_frame: hand on every frame of a video file, each when the analysis has taken the
+            one before, stamped with its video time after the file's start (no pacing, no
+            loop, nothing skipped): a recording replayed through the engine, frame for frame.
     """
 
     open_timeout_s: float = 5.0
@@ -41,15 +44,22 @@ class CaptureOptions:
     loop_files: bool = True
     pace_files: bool = True
     file_fps: float | None = None
+    every_frame: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Grab:
-    """One captured frame: its image, the wall time it was captured, its number in the stream."""
+    """One captured frame: its image, the wall time it was captured (epoch seconds), its number
+    in the stream (``sequence``, from 1) and its 0-based index in the file or stream."""
 
     image: np.ndarray
     captured: float
     sequence: int
+
+    @property
+    def index(self) -> int:
+        """0-based position of the frame among those read (a file's frame number)."""
+        return self.sequence - 1
 
 
 class FrameGrabber:
@@ -77,6 +87,8 @@ class FrameGrabber:
         self.reconnects = 0
         self.last_frame_at = time.monotonic()  # monotonic time of the newest frame
         self._newest: Grab | None = None
+        self._taken = 0  # the newest sequence handed to the analysis
+        self._started_at = time.time()
         self._condition = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"grab-{self.name}", daemon=True)
@@ -106,14 +118,17 @@ class FrameGrabber:
         """The newest frame if it is newer than ``sequence``, waiting up to ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         with self._condition:
-            while not self._stop.is_set():
+            while True:  # a frame published just before the stop is still handed on
                 if self._newest is not None and self._newest.sequence > sequence:
+                    self._taken = max(self._taken, self._newest.sequence)
+                    self._condition.notify_all()
                     return self._newest
+                if self._stop.is_set():
+                    return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self._condition.wait(remaining)
-        return None
 
     # -- the reading thread -------------------------------------------------------------------
 
@@ -167,13 +182,20 @@ class FrameGrabber:
 
     def _read_until_it_drops(self, capture: cv2.VideoCapture) -> None:
         fps = self.options.file_fps or capture.get(cv2.CAP_PROP_FPS)
-        period = 1.0 / fps if self.is_file and self.options.pace_files and 0 < fps < 1000 else 0.0
+        replay = self.is_file and self.options.every_frame
+        paced = self.is_file and self.options.pace_files and not replay
+        period = 1.0 / fps if paced and 0 < fps < 1000 else 0.0
         next_due = time.monotonic()
         read_in_this_connection = 0
         while not self._stop.is_set():
             ok, image = capture.read()
             if not ok or image is None:
-                if self.is_file and read_in_this_connection and self.options.loop_files:
+                if (
+                    self.is_file
+                    and read_in_this_connection
+                    and self.options.loop_files
+                    and not replay
+                ):
                     capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     read_in_this_connection = 0
                     continue
@@ -186,17 +208,29 @@ class FrameGrabber:
                     self.error = "the stream ended or a read timed out"
                 return
             read_in_this_connection += 1
+            if replay:
+                frame_s = (read_in_this_connection - 1) / (fps if 0 < fps < 1000 else 25.0)
+                self._hand_on(image, self._started_at + frame_s)
+                continue
             self._publish(image)
             if period:
                 next_due += period
                 self._stop.wait(max(0.0, next_due - time.monotonic()))
                 next_due = max(next_due, time.monotonic() - period)
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _hand_on(self, image: np.ndarray, captured: float) -> None:
+        """Publish a replayed frame once the analysis has taken the one before."""
+        with self._condition:
+            while self._taken < self.frames_read and not self._stop.is_set():
+                self._condition.wait(0.5)
+        self._publish(image, captured)
+
+    def _publish(self, image: np.ndarray, captured: float | None = None) -> None:
         with self._condition:
             self.frames_read += 1
             self.last_frame_at = time.monotonic()
-            self._newest = Grab(image, time.time(), self.frames_read)
+            when = time.time() if captured is None else captured
+            self._newest = Grab(image=image, captured=when, sequence=self.frames_read)
             self.state = "live"
             self.error = None
             self._condition.notify_all()

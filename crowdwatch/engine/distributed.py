@@ -45,7 +45,7 @@ class CameraHost:
         from crowdwatch.engine.worker import CameraWorker
 
         config = CameraConfig.model_validate(camera)
-        worker = CameraWorker(config, self.estimator, self.store, self.config.heatmap, options)
+        worker = CameraWorker(self.config, config, self.estimator, self.store, options)
         self.workers[config.name] = worker.start()
         return True
 

@@ -43,6 +43,8 @@ class EngineOptions:
             process (and its model), and the CPUs Ray reserves for it.
         per_camera: worker options for particular cameras, by name (e.g. a larger recording
             quota for a key camera).
+        privacy_blur: pixelate people in every picture kept whatever the config says
+            (``run --privacy-blur``); applied to the config, where privacy is decided.
     """
 
     worker: WorkerOptions = field(default_factory=WorkerOptions)
@@ -54,6 +56,7 @@ class EngineOptions:
     ray_cameras_per_host: int = 4
     ray_cpus_per_host: float = 2.0
     per_camera: dict[str, WorkerOptions] = field(default_factory=dict)
+    privacy_blur: bool = False
 
     def worker_for(self, camera: str) -> WorkerOptions:
         """The worker options of one camera."""
@@ -94,9 +97,9 @@ class Engine:
         config_path: Path | None = None,
         estimator: Estimator | None = None,
     ) -> None:
-        self.config = config
-        self.store = store
         self.options = options or EngineOptions()
+        self.config = self._with_options(config)
+        self.store = store
         self.watcher = ConfigWatcher(store, config_path)
         self.workers: dict[str, Worker] = {}
         self._estimator = estimator
@@ -169,9 +172,11 @@ class Engine:
     def apply(self, update: ConfigUpdate) -> None:
         """Apply a new configuration: start added cameras, stop removed ones, hand changed
         zones, lines, thresholds, rates and sources to the running cameras."""
-        new = update.config
-        if new.estimator != self.config.estimator or new.heatmap != self.config.heatmap:
-            log.warning("estimator and heat-map changes take effect at the next engine start")
+        new = self._with_options(update.config)
+        event_wide = ("estimator", "heatmap", "webhooks", "privacy", "recording")
+        changed = [name for name in event_wide if getattr(new, name) != getattr(self.config, name)]
+        if changed:
+            log.warning("changes to %s take effect at the next engine start", ", ".join(changed))
         old_cameras = {camera.name: camera for camera in self.config.cameras}
         new_cameras = {camera.name: camera for camera in new.cameras}
         for name in old_cameras.keys() - new_cameras.keys():
@@ -187,6 +192,13 @@ class Engine:
         log.info("applied configuration version %d by %s", update.version, update.author)
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _with_options(self, config: EventConfig) -> EventConfig:
+        """The config with the engine's own overrides (``--privacy-blur``) applied."""
+        if not self.options.privacy_blur or config.privacy.blur_people:
+            return config
+        privacy = config.privacy.model_copy(update={"blur_people": True})
+        return config.model_copy(update={"privacy": privacy})
 
     def _start_camera(self, camera: CameraConfig) -> None:
         self.workers[camera.name] = self._make_worker(camera).start()
@@ -211,11 +223,7 @@ class Engine:
                     LockedEstimator(self._estimator or make_estimator(self.config.estimator))
                 )
             return CameraWorker(
-                camera,
-                shared[0],
-                self.store,
-                self.config.heatmap,
-                self.options.worker_for(camera.name),
+                self.config, camera, shared[0], self.store, self.options.worker_for(camera.name)
             )
 
         return local_worker

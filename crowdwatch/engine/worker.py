@@ -1,6 +1,8 @@
-"""One camera of the live engine: capture, analysis at its rate, store, recording, health.
+"""One camera of the live engine: capture, analysis at its rate, and health.
 
-The worker reuses :class:`~crowdwatch.pipeline.camera.CameraAnalyzer` for the analysis itself.
+The analysis is :class:`~crowdwatch.pipeline.camera.CameraAnalyzer` and what it keeps is
+:func:`~crowdwatch.pipeline.outputs.build_run_outputs`: exactly the code ``crowdwatch analyze``
+runs, so the live numbers are the validated ones.
 It analyses the newest frame at each tick of its analysis rate, so it never falls behind live;
 when one analysis takes longer than a tick, the ticks it missed are counted as skipped.
 Frames carry their capture time as epoch seconds, so everything it stores is in wall time.
@@ -14,20 +16,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-import cv2
 import numpy as np
 
-from crowdwatch.alerts import AlertEvent, AlertSink
-from crowdwatch.config.schema import CameraConfig, HeatmapConfig
+from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
 from crowdwatch.estimators.base import Estimator
-from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
-from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
-from crowdwatch.store.feed import RateMeter, metric_records
+from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.pipeline.health import CaptureCounts, HealthReporter
+from crowdwatch.pipeline.outputs import build_run_outputs
+from crowdwatch.recording.recorder import RecordingOptions
 from crowdwatch.store.records import CameraHealth
-from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
+from crowdwatch.store.sinks import WallClock
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import Estimate, Frame
 
@@ -55,11 +55,14 @@ class WorkerOptions:
 
 class LockedEstimator:
     """Shares one estimator between camera threads (one model in memory; the model itself
-    already uses every core, and some backends are not thread-safe)."""
+    already uses every core, and some backends are not thread-safe). Its estimates carry the
+    inner estimator's anchor, as every estimate does."""
 
     def __init__(self, estimator: Estimator) -> None:
         self.inner = estimator
         self.name = estimator.name
+        self.anchor = estimator.anchor
+        self.model_file = estimator.model_file
         self._lock = threading.Lock()
 
     def estimate(self, image: np.ndarray) -> Estimate:
@@ -82,8 +85,12 @@ class WorkerStats:
 class CameraWorker:
     """Runs one camera on a thread until :meth:`stop`.
 
+    What each analysed frame leaves behind (metrics, alerts to the store, the JSONL log and
+    webhooks, snapshots, recording and live preview) is :class:`RunOutputs`' job, built by the
+    same factory ``crowdwatch analyze`` uses; the worker only adds capture, pacing and health.
+
     Example:
-        >>> worker = CameraWorker(camera, estimator, store).start()  # doctest: +SKIP
+        >>> worker = CameraWorker(event, camera, estimator, store).start()  # doctest: +SKIP
         >>> worker.health().state  # doctest: +SKIP
         'live'
         >>> worker.stop()  # doctest: +SKIP
@@ -91,37 +98,37 @@ class CameraWorker:
 
     def __init__(
         self,
+        event: EventConfig,
         camera: CameraConfig,
         estimator: Estimator,
         store: SqlStore,
-        heatmap: HeatmapConfig | None = None,
         options: WorkerOptions | None = None,
-        sinks: list[AlertSink] | None = None,
     ) -> None:
+        self.event = event
         self.camera = camera
         self.estimator = estimator
         self.store = store
-        self.heatmap_config = heatmap or HeatmapConfig()
         self.options = options or WorkerOptions()
         self.stats = WorkerStats()
         self.error: str | None = None
-        self._sinks: list[AlertSink] = [
-            StoreAlertSink(store, WallClock(), snapshot_folder=self._alert_folder()),
-            *(sinks or []),
-        ]
-        self._metrics = StoreMetricsWriter(store, WallClock())
-        self._analyzer = CameraAnalyzer(camera, estimator, self.heatmap_config)
+        self._analyzer = CameraAnalyzer(camera, estimator, event.heatmap)
+        self._outputs = build_run_outputs(
+            event,
+            camera,
+            annotate=lambda result: self._analyzer.annotate(result),
+            clock=WallClock(),  # frames carry their capture time in epoch seconds
+            store=store,
+            recording=self.options.recording,
+        )
+        self._health = HealthReporter(
+            store, camera.name, target_fps=self.target_fps, every_s=self.options.health_every_s
+        )
         self._grabber = self._make_grabber(camera)
-        self._recording_problem: str | None = None
-        self._recorder = self._make_recorder()
         self._pending: CameraConfig | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.name}", daemon=True)
-        self._rate = RateMeter()
         self._last_seq = 0
         self._last_time = 0.0
-        self._last_health = -math.inf
-        self._reported_state = ""
 
     @property
     def name(self) -> str:
@@ -168,19 +175,7 @@ class CameraWorker:
 
     def health(self) -> CameraHealth:
         """The camera's health now."""
-        problems = [p for p in (self.error, self._grabber.error, self._recording_error()) if p]
-        return CameraHealth(
-            camera=self.name,
-            state=self.state(),
-            analysis_fps=round(self._rate.rate(time.monotonic()), 3),
-            target_fps=self.target_fps,
-            analysed_frames=self.stats.analysed,
-            skipped_frames=self.stats.skipped,
-            last_frame_time=self._last_time or None,
-            reconnects=self._grabber.reconnects,
-            error="; ".join(problems) or None,
-            updated=time.time(),
-        )
+        return self._health.health(self.state(), error=self._problems(), counts=self._counts())
 
     # -- the analysis thread -----------------------------------------------------------------
 
@@ -231,69 +226,38 @@ class CameraWorker:
         self._last_seq = grab.sequence
         # Alert engines need times in order; a wall clock may step back (NTP).
         when = max(grab.captured, self._last_time + 1e-6)
-        frame = Frame(grab.image, grab.sequence, when, self.name)
+        frame = Frame(grab.image, grab.index, when, self.name)
         started = time.perf_counter()
         result = self._analyzer.process(frame)
-        self._metrics.write(metric_records(result))
-        self.stats.metrics_latency_s.append(time.time() - grab.captured)
-        self._emit(result.events, result)
-        if result.events:
-            opened = [e for e in result.events if e.kind == "opened"]
-            self.stats.alert_latency_s.extend(time.time() - grab.captured for _ in opened)
-        if self._recorder is not None:
-            self._recorder.add(frame.image, when, result.heat, result.estimate)
+        events = self._outputs.keep(result)
+        done = time.time()
+        self.stats.metrics_latency_s.append(done - grab.captured)
+        opened = sum(event.kind == "opened" for event in events)
+        self.stats.alert_latency_s.extend([done - grab.captured] * opened)
         self.stats.analysis_s.append(time.perf_counter() - started)
         self.stats.analysed += 1
-        self._rate.tick(time.monotonic())
+        self._health.frame_analysed(when)
         self._last_time = when
 
-    def _emit(self, events: list[AlertEvent], result: FrameResult | None) -> None:
-        for event in events:
-            if event.kind == "opened" and result is not None and self._alert_folder():
-                self._save_alert_snapshot(event, result)
-            for sink in self._sinks:
-                try:
-                    sink.emit(event)
-                except Exception:
-                    log.exception("camera %s: alert sink %r failed", self.name, sink)
-
-    def _save_alert_snapshot(self, event: AlertEvent, result: FrameResult) -> None:
-        folder = self._alert_folder()
-        assert folder is not None
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            recording = self.options.recording
-            if recording is not None and recording.privacy_blur:
-                # The snapshot is a recording too: people in it are blurred as well.
-                result = result.with_people_blurred()
-            image = self._analyzer.annotate(result)
-            path = folder / f"{event.record.id}.jpg"
-            if cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 85]):
-                relative = path.relative_to(folder).as_posix()
-                self._analyzer.engine.attach_snapshot(event.record.id, relative)
-                event.record.snapshot = relative
-        except (OSError, cv2.error) as error:
-            log.warning("camera %s: cannot save alert snapshot: %s", self.name, error)
-
     def _report_health(self, force: bool = False) -> None:
-        now = time.monotonic()
-        health = self.health()
-        changed = health.state != self._reported_state
-        if force or changed or now - self._last_health >= self.options.health_every_s:
-            self._last_health = now
-            self._reported_state = health.state
-            try:
-                self.store.set_health(health)
-            except Exception:
-                log.exception("camera %s: cannot write health", self.name)
+        self._health.report(
+            self.state(), error=self._problems(), counts=self._counts(), force=force
+        )
+
+    def _problems(self) -> str | None:
+        problems = [self.error, self._grabber.error, self._outputs.recording_error]
+        return "; ".join(problem for problem in problems if problem) or None
+
+    def _counts(self) -> CaptureCounts:
+        return CaptureCounts(skipped=self.stats.skipped, reconnects=self._grabber.reconnects)
 
     def _take_pending_config(self) -> None:
         camera, self._pending = self._pending, None
         if camera is None or camera == self.camera:
             return
         # Open alerts are closed under the old rules and re-evaluated under the new ones.
-        self._emit(self._analyzer.finish(max(time.time(), self._last_time + 1e-6)), None)
-        analyzer = CameraAnalyzer(camera, self.estimator, self.heatmap_config)
+        self._outputs.emit(self._analyzer.finish(max(time.time(), self._last_time + 1e-6)))
+        analyzer = CameraAnalyzer(camera, self.estimator, self.event.heatmap)
         analyzer.heatmap = self._analyzer.heatmap
         self._analyzer = analyzer
         if (camera.source, camera.source_fps) != (self.camera.source, self.camera.source_fps):
@@ -302,6 +266,7 @@ class CameraWorker:
             self._last_seq = 0
         log.info("camera %s: configuration applied", self.name)
         self.camera = camera
+        self._health.target_fps = self.target_fps
 
     def _make_grabber(self, camera: CameraConfig) -> FrameGrabber:
         capture = replace(self.options.capture, file_fps=camera.source_fps)
@@ -309,22 +274,14 @@ class CameraWorker:
 
     def _close(self) -> None:
         try:
-            self._emit(self._analyzer.finish(max(time.time(), self._last_time)), None)
+            self._outputs.emit(self._analyzer.finish(max(time.time(), self._last_time)))
         except Exception:
             log.exception("camera %s: closing alerts failed", self.name)
-        if self._recorder is not None:
-            self._recorder.close()
+        self._outputs.close()
         self._stop.set()
         self._grabber.stop()
-        self._reported_state = ""
         state = "failed" if self.error else "stopped"
-        try:
-            health = self.health()
-            self.store.set_health(
-                CameraHealth(**{**health.__dict__, "state": state, "updated": time.time()})
-            )
-        except Exception:
-            log.exception("camera %s: cannot write final health", self.name)
+        self._health.report(state, error=self._problems(), counts=self._counts(), force=True)
 
     def _recover_after_unclean_stop(self) -> None:
         """After a crash or a kill the store still shows the camera running, with alerts open:
@@ -334,13 +291,10 @@ class CameraWorker:
             if previous and previous[0].state not in ("stopped", "failed"):
                 last = previous[0]
                 self.store.set_health(
-                    CameraHealth(
-                        **{
-                            **last.__dict__,
-                            "state": "failed",
-                            "error": "the engine stopped without closing this camera",
-                            "updated": last.updated,
-                        }
+                    replace(
+                        last,
+                        state="failed",
+                        error="the engine stopped without closing this camera",
                     )
                 )
             closed = self.store.close_orphaned_alerts(self.name, time.time(), "engine_restart")
@@ -348,21 +302,3 @@ class CameraWorker:
                 log.warning("camera %s: closed %d alert(s) left open by a crash", self.name, closed)
         except Exception:
             log.exception("camera %s: recovering the store after an unclean stop failed", self.name)
-
-    def _make_recorder(self) -> CameraRecorder | None:
-        options = self.options.recording
-        if options is None:
-            return None
-        try:
-            return CameraRecorder(self.name, options, self.store)
-        except OSError as error:
-            self._recording_problem = f"recording disabled: {error}"
-            log.error("camera %s: %s", self.name, self._recording_problem)
-            return None
-
-    def _recording_error(self) -> str | None:
-        return self._recorder.error if self._recorder is not None else self._recording_problem
-
-    def _alert_folder(self) -> Path | None:
-        recording = self.options.recording
-        return None if recording is None else Path(recording.root) / self.camera.name / "alerts"

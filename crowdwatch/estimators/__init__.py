@@ -1,6 +1,6 @@
 """People estimators: a density-map crowd counter and person detectors behind one interface.
 
-``make_estimator`` builds the one an :class:`~crowdwatch.config.EstimatorConfig` asks for. Models
+``make_estimator`` builds the one an :class:`EstimatorConfig` asks for. Models
 are imported lazily: the YOLO backend loads torch, which takes seconds.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from crowdwatch.config.schema import EstimatorConfig
 from crowdwatch.estimators.base import Estimator, EstimatorError
+from crowdwatch.estimators.settings import EstimatorConfig
 
-__all__ = ["Estimator", "EstimatorError", "make_estimator", "resolve_kind"]
+__all__ = ["Estimator", "EstimatorConfig", "EstimatorError", "make_estimator", "resolve_kind"]
 
 log = logging.getLogger(__name__)
 

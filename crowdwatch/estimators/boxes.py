@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from crowdwatch.heatmap.density import splat_points
-from crowdwatch.types import Estimate
+from crowdwatch.types import Anchor, Estimate
 
 
 def estimate_from_boxes(
@@ -31,6 +31,7 @@ def estimate_from_boxes(
     return Estimate(
         density=splat_points(feet, shape, sigmas),
         points=feet.astype(np.float32),
+        anchor=Anchor.FEET,
         boxes=boxes,
         scores=np.asarray(scores, np.float32).reshape(-1),
         track_ids=track_ids,

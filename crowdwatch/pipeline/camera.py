@@ -1,17 +1,17 @@
 """One camera's analysis: frame -> estimate -> heat map -> zone and line metrics -> alert events.
 
 ``CameraAnalyzer`` holds the state that lives across frames (scene geometry, live heat map, crowd
-motion, alert engine), so the same object serves a recorded file and a live stream.
+motion, alert engine), so the same object serves a recorded file and a live stream. What a run
+keeps of each :class:`~crowdwatch.types.FrameResult` is :mod:`crowdwatch.pipeline.outputs`'s job.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from crowdwatch.alerts import AlertEngine, AlertEvent, AlertRule, default_rules
+from crowdwatch.alerts import AlertEngine, AlertEvent, zone_rules
 from crowdwatch.annotate import (
     draw_density_m2,
     draw_header,
@@ -20,52 +20,24 @@ from crowdwatch.annotate import (
     draw_points,
     draw_zones,
 )
-from crowdwatch.config.schema import CameraConfig, HeatmapConfig, ZoneConfig
+from crowdwatch.config.schema import CameraConfig, HeatmapConfig
+from crowdwatch.errors import EstimatorError
 from crowdwatch.estimators.base import Estimator
 from crowdwatch.heatmap import LiveHeatmap
-from crowdwatch.metrics import LineMetrics, ZoneMetrics, measure_zone
+from crowdwatch.metrics import measure_zone
 from crowdwatch.pipeline.dynamics import CrowdDynamics
-from crowdwatch.pipeline.scene import Scene, build_calibration, build_scene
-from crowdwatch.recording.privacy import blur_people
-from crowdwatch.types import Estimate, Frame
+from crowdwatch.pipeline.scene import Scene, build_scene
+from crowdwatch.types import Anchor, Estimate, Frame, FrameResult, LineMetrics, ZoneMetrics
 
-__all__ = ["CameraAnalyzer", "FrameResult", "build_calibration", "zone_rules"]
-
-
-@dataclass
-class FrameResult:
-    """Everything one analysed frame produced.
-
-    ``heat`` is the live heat map in people per pixel. Calibrated cameras only: ``ground_m2`` is
-    the frame's people per m² on the ground grid (the bird's-eye view), ``density_m2`` the same
-    read back at each pixel (NaN where the image shows no ground).
-    """
-
-    frame: Frame
-    estimate: Estimate
-    heat: np.ndarray
-    zones: list[ZoneMetrics]
-    events: list[AlertEvent] = field(default_factory=list)
-    estimator_ms: float = 0.0
-    lines: list[LineMetrics] = field(default_factory=list)
-    density_m2: np.ndarray | None = None
-    ground_m2: np.ndarray | None = None
-
-    def with_people_blurred(self) -> FrameResult:
-        """The same result whose frame has its people pixelated (for images that are kept)."""
-        hidden = blur_people(self.frame.image, self.estimate)
-        return replace(self, frame=replace(self.frame, image=hidden))
-
-
-def zone_rules(zone: ZoneConfig | None, area_known: bool) -> list[AlertRule]:
-    """A zone's own rules, or the literature density defaults when its area is known."""
-    if zone is not None and zone.alerts:
-        return list(zone.alerts)
-    return default_rules(("density",)) if area_known else []
+__all__ = ["CameraAnalyzer", "FrameResult"]
 
 
 class CameraAnalyzer:
     """Analyses one camera's frames in order.
+
+    The scene (zones, lines, calibration raised to where the estimator puts people) is built
+    from the first frame's size and its estimate's :class:`~crowdwatch.types.Anchor`; a later
+    estimate with another anchor is an error, never a silent switch.
 
     Example:
         >>> analyzer = CameraAnalyzer(camera_config, make_estimator())  # doctest: +SKIP
@@ -83,8 +55,6 @@ class CameraAnalyzer:
         self.estimator = estimator
         self.heatmap_config = heatmap or HeatmapConfig()
         self.heatmap = LiveHeatmap(self.heatmap_config.half_life_s)
-        # People positions are at the feet for detectors, at the head for the density model.
-        self.anchor = getattr(estimator, "anchor", "feet")
         self.scene: Scene | None = None
         self.dynamics: CrowdDynamics | None = None
         self.engine: AlertEngine | None = None
@@ -96,34 +66,31 @@ class CameraAnalyzer:
 
     def process(self, frame: Frame) -> FrameResult:
         """Analyse one frame: people, heat map, zone and line metrics, alerts."""
-        if self.scene is None:
-            self._start(*frame.size)
         started = time.perf_counter()
         estimate = self.estimator.estimate(frame.image)
         estimator_ms = (time.perf_counter() - started) * 1000
+        scene = self._scene_for(frame, estimate.anchor)
         heat = self.heatmap.update(estimate.density, frame.time_s)
-        zones = [
-            measure_zone(
-                self.camera.name,
-                zone.name,
-                frame.index,
-                frame.time_s,
-                zone.count(estimate),
-                zone.area_m2,
-                zone.capacity,
-            )  # fmt: skip
-            for zone in self.scene.zones
-        ]
+        zones = [self._measure(zone, frame, estimate) for zone in scene.zones]
         ground_m2 = density_m2 = None
-        if self.scene.mapper is not None:  # once per frame: the display, pressure and bird's-eye
-            ground_m2 = self.scene.mapper.ground_grid(estimate.density)
-            density_m2 = self.scene.mapper.grid_to_image(ground_m2)
+        if scene.mapper is not None:  # once per frame: the display, pressure and bird's-eye
+            ground_m2 = scene.mapper.ground_grid(estimate.density)
+            density_m2 = scene.mapper.grid_to_image(ground_m2)
         zones, lines = self.dynamics.update(frame, estimate, zones, density_m2)
         events: list[AlertEvent] = []
         zones = [self._alerts(record, frame.time_s, events) for record in zones]
         lines = [self._alerts(record, frame.time_s, events) for record in lines]
         return FrameResult(
-            frame, estimate, heat, zones, events, estimator_ms, lines, density_m2, ground_m2
+            frame=frame,
+            estimate=estimate,
+            heat=heat,
+            zones=tuple(zones),
+            lines=tuple(lines),
+            events=tuple(events),
+            estimator_ms=estimator_ms,
+            density_m2=density_m2,
+            ground_m2=ground_m2,
+            cell_m=scene.mapper.grid.cell_m if scene.mapper is not None else None,
         )
 
     def finish(self, time_s: float) -> list[AlertEvent]:
@@ -137,7 +104,7 @@ class CameraAnalyzer:
             image = draw_density_m2(result.frame.image, result.density_m2)
         else:
             image = draw_heatmap(result.frame.image, result.heat, self.heatmap_config.opacity)
-        draw_zones(image, self.scene.zones, result.zones)
+        draw_zones(image, self.zones, result.zones)
         draw_lines(image, self.camera.lines, result.lines)
         draw_points(image, result.estimate.points)
         draw_header(
@@ -147,20 +114,44 @@ class CameraAnalyzer:
         )
         return image
 
-    def _alerts(self, record, time_s: float, events: list[AlertEvent]):
-        events += self.engine.update(record.target, time_s, record.alert_inputs())
-        return record.with_level(self.engine.level(record.target).label)
+    def _measure(self, zone, frame: Frame, estimate: Estimate) -> ZoneMetrics:
+        return measure_zone(
+            camera=self.camera.name,
+            zone=zone.name,
+            frame_index=frame.index,
+            time_s=frame.time_s,
+            count=zone.count(estimate),
+            area_m2=zone.area_m2,
+            capacity=zone.capacity,
+        )
 
-    def _start(self, width: int, height: int) -> None:
-        self.scene = build_scene(self.camera, width, height, self.anchor)
+    def _alerts(
+        self, record: ZoneMetrics | LineMetrics, time_s: float, events: list[AlertEvent]
+    ) -> ZoneMetrics | LineMetrics:
+        events += self.engine.update(record.target, time_s, record.alert_inputs())
+        return record.with_level(self.engine.level(record.target))
+
+    def _scene_for(self, frame: Frame, anchor: Anchor) -> Scene:
+        if self.scene is None:
+            self._start(*frame.size, anchor)
+        elif anchor is not self.scene.anchor:
+            raise EstimatorError(
+                f"camera {self.camera.name}: the estimator placed people at their {anchor.value} "
+                f"after placing them at their {self.scene.anchor.value}"
+            )
+        return self.scene
+
+    def _start(self, width: int, height: int, anchor: Anchor) -> None:
+        self.scene = build_scene(self.camera, width=width, height=height, anchor=anchor)
         self.dynamics = CrowdDynamics(self.scene, self.camera)
         configs = {zone.name: zone for zone in self.camera.zones}
-        rules = {
-            f"{self.camera.name}/{zone.name}": zone_rules(
-                configs.get(zone.name), bool(zone.area_m2)
+        rules = {}
+        for zone in self.scene.zones:
+            config = configs.get(zone.name)
+            configured = config.alerts if config is not None else []
+            rules[f"{self.camera.name}/{zone.name}"] = zone_rules(
+                configured, area_known=bool(zone.area_m2)
             )
-            for zone in self.scene.zones
-        }
         rules.update({f"{self.camera.name}/{line.name}": list(line.alerts)
                       for line in self.camera.lines})  # fmt: skip
         self.engine = AlertEngine(rules)

@@ -165,18 +165,18 @@ class CrowdDynamics:
             total = flow.total_per_m_min
             records.append(
                 LineMetrics(
-                    self.camera,
-                    name,
-                    frame.index,
-                    frame.time_s,
-                    flow.length_m,
-                    flow.positive_per_m_min,
-                    flow.negative_per_m_min,
-                    total,
-                    crossed_in,
-                    crossed_out,
-                    flow_level_of_service(total),
-                )  # fmt: skip
+                    camera=self.camera,
+                    line=name,
+                    frame_index=frame.index,
+                    time_s=frame.time_s,
+                    length_m=flow.length_m,
+                    flow_in=flow.positive_per_m_min,
+                    flow_out=flow.negative_per_m_min,
+                    flow_rate=total,
+                    crossed_in=crossed_in,
+                    crossed_out=crossed_out,
+                    level_of_service=flow_level_of_service(total),
+                )
             )
         return records
 

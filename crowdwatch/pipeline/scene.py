@@ -13,16 +13,21 @@ import numpy as np
 
 from crowdwatch.calibration import CalibrationError, GroundCalibration, GroundDensityMapper
 from crowdwatch.calibration.raised import raised_calibration
-from crowdwatch.config.schema import CalibrationConfig, CameraConfig
+from crowdwatch.calibration.settings import build_calibration
+from crowdwatch.config.schema import CameraConfig
+from crowdwatch.errors import ConfigError
 from crowdwatch.motion import CountingLine
+from crowdwatch.pipeline.geometry import geometry_problems
+from crowdwatch.types import Anchor
 from crowdwatch.zones import Zone
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Scene:
     """Everything geometric about one camera at one frame size.
 
     Attributes:
+        anchor: where the estimator puts people (the plane ``people_plane`` is fitted to).
         calibration: the ground calibration (None when the camera has none).
         people_plane: the calibration of the plane where the estimator puts people (the ground
             for detectors, head height for the density model).
@@ -33,6 +38,7 @@ class Scene:
 
     width: int
     height: int
+    anchor: Anchor
     calibration: GroundCalibration | None
     people_plane: GroundCalibration | None
     zones: list[Zone]
@@ -47,23 +53,31 @@ class Scene:
         return self.people_plane.to_image(ground).astype(np.float32)
 
 
-def build_calibration(config: CalibrationConfig | None) -> GroundCalibration | None:
-    """The camera's ground-plane calibration from its config section, if it has one."""
-    if config is None:
-        return None
-    if config.rectangle is not None:
-        return GroundCalibration.from_rectangle(config.rectangle, config.width_m, config.depth_m)
-    return GroundCalibration.from_points(config.image_points, config.ground_points)
-
-
-def build_scene(camera: CameraConfig, width: int, height: int, anchor: str) -> Scene:
+def build_scene(camera: CameraConfig, *, width: int, height: int, anchor: Anchor) -> Scene:
     """The scene of ``camera`` for frames of ``width`` x ``height`` and an estimator whose people
-    positions are at ``anchor`` (``"feet"`` or ``"head"``)."""
+    positions are at ``anchor``.
+
+    Raises:
+        ConfigError: the camera's zones, lines or calibration do not fit frames of this size
+            (the same checks as ``crowdwatch config check``), naming each problem.
+    """
+    problems = geometry_problems(camera, width=width, height=height)
+    if problems:
+        raise ConfigError("; ".join(problem.removeprefix("- ") for problem in problems))
     calibration = build_calibration(camera.calibration)
     plane = calibration
-    if calibration is not None and anchor == "head":
+    if calibration is not None and anchor is Anchor.HEAD:
         plane = raised_calibration(calibration, camera.calibration.head_height_m, width, height)
-    scene = Scene(width, height, calibration, plane, [], [], None)
+    scene = Scene(
+        width=width,
+        height=height,
+        anchor=anchor,
+        calibration=calibration,
+        people_plane=plane,
+        zones=[],
+        lines=[],
+        mapper=None,
+    )
     scene.zones = _zones(camera, scene)
     if calibration is not None:
         scene.lines = [

@@ -20,7 +20,7 @@ def people_mask(estimate: Estimate, shape: tuple[int, int]) -> np.ndarray:
 
     Example:
         >>> density = np.zeros((100, 100), np.float32); density[40:60, 40:60] = 1 / 400
-        >>> mask = people_mask(Estimate(density=density), (100, 100))
+        >>> mask = people_mask(Estimate(density=density, anchor="feet"), (100, 100))
         >>> bool(mask[50, 50]), bool(mask[5, 5])
         (True, False)
     """

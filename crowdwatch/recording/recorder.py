@@ -23,18 +23,13 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import cv2
 import numpy as np
 
-from crowdwatch.recording.privacy import blur_people
 from crowdwatch.store.records import RecordingEntry
 from crowdwatch.store.sql import SqlStore
-from crowdwatch.types import Estimate
-
-if TYPE_CHECKING:
-    from crowdwatch.config.schema import EventConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +54,6 @@ class RecordingOptions:
         quota_bytes: disk space one camera's recordings may take (None: no limit).
         min_free_bytes: stop writing when the disk has less free space than this.
         on_full: ``delete_oldest`` (a ring buffer) or ``stop`` when the quota is reached.
-        privacy_blur: pixelate people in the recorded video.
         max_width: frames wider than this are scaled down before recording.
         preview_every_s: how often the live preview is refreshed (0: no preview).
     """
@@ -71,25 +65,8 @@ class RecordingOptions:
     quota_bytes: int | None = 2 * 1024**3
     min_free_bytes: int = 200 * 1024**2
     on_full: Literal["delete_oldest", "stop"] = "delete_oldest"
-    privacy_blur: bool = False
     max_width: int = 1280
     preview_every_s: float = 1.0
-
-    @classmethod
-    def from_event(cls, config: EventConfig, root: Path, fps: float) -> RecordingOptions:
-        """The event's ``recording`` and ``privacy`` settings, recording at ``fps``."""
-        settings = config.recording
-        return cls(
-            root=root,
-            segment_s=settings.segment_s,
-            fps=fps,
-            snapshot_every_s=settings.snapshot_every_s,
-            quota_bytes=int(settings.quota_gb * 1024**3),
-            on_full=settings.on_full,
-            privacy_blur=config.privacy.blur_people,
-            max_width=settings.max_width,
-            preview_every_s=settings.preview_every_s,
-        )
 
 
 class _Segment:
@@ -158,9 +135,11 @@ class CameraRecorder:
         image: np.ndarray,
         when: float,
         heat: np.ndarray | None = None,
-        estimate: Estimate | None = None,
     ) -> None:
         """Record one frame taken at wall time ``when`` (and the heat map, when one is due).
+
+        ``image`` is recorded as given: a run that hides people passes the pixelated picture
+        (see :mod:`crowdwatch.pipeline.outputs`, where privacy is decided).
 
         The live preview is refreshed even after recording stopped (quota, disk): it takes a
         fixed few hundred kilobytes and keeps the live wall live while the analysis goes on.
@@ -168,8 +147,6 @@ class CameraRecorder:
         preview_due = self._preview_due(when)
         if not (self.enabled or preview_due):
             return
-        if self.options.privacy_blur and estimate is not None:
-            image = blur_people(image, estimate)
         image = _fit_width(image, self.options.max_width)
         if preview_due:
             self._write_preview(image, when, heat)

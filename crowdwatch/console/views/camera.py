@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from crowdwatch.calibration import CalibrationError
+from crowdwatch.calibration.settings import build_calibration
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.console.birdseye import ZoneDensity, birds_eye_view
 from crowdwatch.console.charts import (
@@ -31,7 +32,6 @@ from crowdwatch.console.widgets import (
     show_picture,
     window_start,
 )
-from crowdwatch.pipeline.camera import build_calibration
 
 REFRESH_S = 3.0
 _HIDDEN_METRICS = {"area_m2"}

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from crowdwatch.alerts import zone_rules
 from crowdwatch.calibration import CalibrationError, GroundCalibration
 from crowdwatch.config.load import describe_validation_errors
 from crowdwatch.config.schema import (
@@ -35,7 +36,6 @@ from crowdwatch.console.geometry import (
 from crowdwatch.console.pictures import alert_snapshot, raw_frame
 from crowdwatch.console.whatif import with_thresholds
 from crowdwatch.console.widgets import threshold_sliders
-from crowdwatch.pipeline.camera import zone_rules
 
 try:  # optional: clicking on pictures
     from streamlit_image_coordinates import streamlit_image_coordinates
@@ -247,7 +247,7 @@ def _thresholds_tab(ctx: ConsoleContext, camera: CameraConfig) -> None:
     area_known = camera.calibration is not None
     new_zones = []
     for zone in camera.zones:
-        rules = zone_rules(zone, area_known or zone.area_m2 is not None)
+        rules = zone_rules(zone.alerts, area_known=area_known or zone.area_m2 is not None)
         st.markdown(f"#### {zone.name}")
         if not zone.alerts and rules:
             st.caption("Uses the literature defaults; saving makes them this zone's own rules.")

@@ -1,0 +1,156 @@
+"""Checks of a camera's geometry against its frames: zones, lines and calibration in view.
+
+Run by ``crowdwatch config check`` (which opens each camera for its frame size) and by every
+analysis once its first frame gives the size, so ``analyze`` and the live engine refuse the
+same configs that ``config check`` reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crowdwatch.calibration import CalibrationError, GroundCalibration
+from crowdwatch.calibration.raised import focal_length_px
+from crowdwatch.calibration.settings import build_calibration
+from crowdwatch.config.schema import CameraConfig, EventConfig, Point
+from crowdwatch.errors import SourceError
+from crowdwatch.sources import VideoFileSource, open_source
+
+FrameSizeProbe = Callable[[CameraConfig], tuple[int, int]]
+
+
+def probe_frame_size(camera: CameraConfig) -> tuple[int, int]:
+    """(width, height) of a camera's frames: from the config, else by reading one frame."""
+    if camera.frame_size is not None:
+        return camera.frame_size
+    with open_source(camera.source) as source:
+        if isinstance(source, VideoFileSource):
+            image = source.first_frame
+        else:
+            image = next(iter(source)).image
+    return int(image.shape[1]), int(image.shape[0])
+
+
+def check_against_frames(
+    config: EventConfig, probe: FrameSizeProbe = probe_frame_size
+) -> list[str]:
+    """Every problem that needs a camera's frame size to see, one line each.
+
+    A camera whose source cannot be opened is reported and its geometry left unchecked.
+    """
+    problems: list[str] = []
+    for index, camera in enumerate(config.cameras):
+        where = f"cameras[{index}] ({camera.name})"
+        try:
+            width, height = probe(camera)
+        except (SourceError, StopIteration) as exc:
+            problems.append(f"- {where}: cannot read a frame to check geometry: {exc}")
+            continue
+        problems.extend(geometry_problems(camera, width=width, height=height, where=where))
+    return problems
+
+
+def geometry_problems(
+    camera: CameraConfig, *, width: int, height: int, where: str | None = None
+) -> list[str]:
+    """Zones, lines and calibration points outside a ``width`` x ``height`` frame, a calibration
+    that cannot be fitted, and zones it cannot measure; one ``- ...`` line each."""
+    where = where or f"camera {camera.name!r}"
+    problems = []
+    for zone in camera.zones:
+        problems += _outside(zone.polygon, f"{where} zone {zone.name!r}", width, height)
+    for line in camera.lines:
+        problems += _outside([line.start, line.end], f"{where} line {line.name!r}", width, height)
+    if camera.calibration is not None:
+        image_points = camera.calibration.image_points or camera.calibration.rectangle or []
+        problems += _outside(image_points, f"{where} calibration", width, height)
+        problems += _calibration_problems(camera, where)
+    return problems
+
+
+def _calibration_problems(camera: CameraConfig, where: str) -> list[str]:
+    """A calibration that cannot be fitted, and zones it cannot measure (above the horizon)."""
+    try:
+        calibration = build_calibration(camera.calibration)
+    except CalibrationError as exc:
+        return [f"- {where} calibration: {exc}"]
+    problems = []
+    for zone in camera.zones:
+        try:
+            calibration.polygon_area_m2(zone.polygon)
+        except CalibrationError as exc:
+            problems.append(f"- {where} zone {zone.name!r}: {exc}")
+    return problems
+
+
+def _outside(points: list[Point], what: str, width: int, height: int) -> list[str]:
+    bad = [(x, y) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]
+    if not bad:
+        return []
+    shown = ", ".join(f"({x:g}, {y:g})" for x, y in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return [f"- {what}: point(s) {shown}{more} lie outside the {width}x{height} frame"]
+
+
+@dataclass
+class CalibrationReport:
+    """Fit errors, zone areas and line lengths of one calibrated camera.
+
+    ``problems`` lists zones or lines the calibration cannot measure (for example a zone drawn
+    above the horizon); the report is still useful for the rest.
+    """
+
+    camera: str
+    rms_error_m: float
+    max_error_m: float
+    point_errors_m: list[float]
+    focal_length_px: float | None
+    zone_areas_m2: dict[str, float] = field(default_factory=dict)
+    line_lengths_m: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The report as printable lines."""
+        text = [
+            f"camera {self.camera}: fit error RMS {self.rms_error_m:.3f} m, "
+            f"max {self.max_error_m:.3f} m over {len(self.point_errors_m)} points",
+            "  per point (m): " + ", ".join(f"{e:.3f}" for e in self.point_errors_m),
+        ]
+        if self.focal_length_px is not None:
+            text.append(f"  implied focal length: {self.focal_length_px:.0f} px")
+        text += [f"  zone {name}: {area:.1f} m²" for name, area in self.zone_areas_m2.items()]
+        text += [f"  line {name}: {length:.2f} m" for name, length in self.line_lengths_m.items()]
+        text += [f"  problem: {problem}" for problem in self.problems]
+        return text
+
+
+def calibration_report(
+    camera: CameraConfig, calibration: GroundCalibration, frame_size: tuple[int, int]
+) -> CalibrationReport:
+    """Check a camera's calibration against its zones and lines."""
+    try:
+        focal = focal_length_px(calibration, *frame_size)
+    except CalibrationError:
+        focal = None
+    report = CalibrationReport(
+        camera.name,
+        calibration.rms_error_m,
+        calibration.max_error_m,
+        list(calibration.point_errors_m),
+        focal,
+    )
+    for zone in camera.zones:
+        try:
+            report.zone_areas_m2[zone.name] = calibration.polygon_area_m2(np.array(zone.polygon))
+        except CalibrationError as exc:
+            report.problems.append(f"zone {zone.name!r}: {exc}")
+    for line in camera.lines:
+        length = calibration.segment_length_m(line.start, line.end)
+        if np.isfinite(length):
+            report.line_lengths_m[line.name] = length
+        else:
+            report.problems.append(f"line {line.name!r} reaches above the horizon")
+    return report

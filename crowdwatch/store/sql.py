@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, processors
 from sqlalchemy.exc import DBAPIError
 
 from crowdwatch.errors import CrowdwatchError
@@ -100,8 +101,18 @@ class SqlStore:
         self._target = target or url
         self._lock = threading.RLock()
         self._sqlite = engine.dialect.name == "sqlite"
-        self._sql = _Statements(sqlite.insert if self._sqlite else postgresql.insert)
-        self._migrate()
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._sql = _Statements(
+            sqlite.insert if self._sqlite else postgresql.insert, engine.dialect
+        )
+        # One connection, like the store always had: every method is one transaction on it,
+        # serialised by the lock (a dropped PostgreSQL connection is replaced on next use).
+        self._connection: Connection | None = engine.connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +136,9 @@ class SqlStore:
     def close(self) -> None:
         """Close the connections; safe to call twice."""
         with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
@@ -145,8 +159,8 @@ class SqlStore:
         if not rows:
             return 0
         with self._transaction() as connection:
-            connection.execute(self._sql.metrics_upsert, rows)
-            connection.execute(self._sql.latest_upsert, _latest_rows(rows))
+            self._sql.metrics_upsert.execute(connection, rows)
+            self._sql.latest_upsert.execute(connection, _latest_rows(rows))
         return len(rows)
 
     def metrics(
@@ -232,8 +246,9 @@ class SqlStore:
             "record": json.dumps(data, allow_nan=False, default=_json_default),
             "run_id": run_id or data.get("run_id"),
         }
-        with self._transaction() as connection:
-            connection.execute(self._sql.alert_upsert, row)
+        # One statement: atomic by itself, it needs no BEGIN of its own.
+        with self._transaction(write=False) as connection:
+            self._sql.alert_upsert.execute(connection, [row])
 
     def alert(self, alert_id: str) -> StoredAlert | None:
         """One alert by id, or None."""
@@ -365,7 +380,7 @@ class SqlStore:
             previous = connection.execute(
                 select(t.c.state).where(t.c.camera == health.camera)
             ).scalar()
-            connection.execute(self._sql.health_upsert, row)
+            self._sql.health_upsert.execute(connection, [row])
             if previous != health.state:
                 connection.execute(
                     schema.camera_events.insert(),
@@ -865,16 +880,26 @@ class SqlStore:
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[Connection]:
         """One transaction; on SQLite, a write transaction takes the write lock at its start
-        (``BEGIN IMMEDIATE``), so that a read-then-write never fails on a concurrent writer."""
+        (``BEGIN IMMEDIATE``), so that a read-then-write never fails on a concurrent writer.
+        Without ``write``, each statement commits by itself on SQLite (for reads, and for a
+        single write statement)."""
         with self._lock:
-            engine = self._engine_or_raise()
+            connection = self._connection
+            if connection is None:
+                raise StoreError(f"store {self.url} is closed")
             try:
-                with engine.begin() as connection:
+                with connection.begin():
                     if write and self._sqlite:
-                        connection.exec_driver_sql("BEGIN IMMEDIATE")
+                        _driver_execute(connection, "BEGIN IMMEDIATE")
                     yield connection
             except DBAPIError as error:
                 raise StoreError(f"store {self.url}: {_reason(error)}") from error
+            except self._driver_error as error:
+                # From a statement run on the driver's cursor (_Compiled): as SQLAlchemy
+                # would, drop a connection the server closed (the next call opens another).
+                if self.dialect.is_disconnect(error, None, None) and not connection.closed:
+                    connection.invalidate(error)
+                raise StoreError(f"store {self.url}: {str(error).strip()}") from error
 
     def _read(self, query: Select[Any], make: Callable[[Any], R]) -> list[R]:
         with self._transaction(write=False) as connection:
@@ -882,9 +907,10 @@ class SqlStore:
 
     def _migrate(self) -> None:
         """Bring the schema to the newest revision (under the write lock, once)."""
-        engine = self._engine_or_raise()
+        connection = self._connection
+        assert connection is not None
         try:
-            with self._lock, engine.connect() as connection:
+            with self._lock:
                 with connection.begin():
                     if is_current(connection):
                         return
@@ -913,32 +939,82 @@ class SqlStore:
 
 
 class _Statements:
-    """The upserts of the hot paths, built once per store from the table definitions (their
-    compiled form is then cached by SQLAlchemy)."""
+    """Statements built once per store from the table definitions. The upserts of the hot
+    paths (a frame's metrics, an alert, a camera's health) are also compiled once
+    (:class:`_Compiled`)."""
 
-    def __init__(self, insert: Callable[[Table], Any]) -> None:
+    def __init__(self, insert: Callable[[Table], Any], dialect: Dialect) -> None:
         self.insert = insert
-        self.metrics_upsert = _upsert(insert, schema.metrics)
+        self.metrics_upsert = _Compiled(_upsert(insert, schema.metrics), dialect)
         latest = insert(schema.latest_metrics)
-        self.latest_upsert = latest.on_conflict_do_update(
-            index_elements=list(schema.latest_metrics.primary_key),
-            set_=_excluded(latest, schema.latest_metrics),
-            where=latest.excluded.time >= schema.latest_metrics.c.time,
+        self.latest_upsert = _Compiled(
+            latest.on_conflict_do_update(
+                index_elements=list(schema.latest_metrics.primary_key),
+                set_=_excluded(latest, schema.latest_metrics),
+                where=latest.excluded.time >= schema.latest_metrics.c.time,
+            ),
+            dialect,
         )
         # What the analysis engine does not know (acknowledgements made in the console, the
         # snapshot, the run) is kept when an update lacks it.
-        self.alert_upsert = _upsert(
-            insert,
-            schema.alerts,
-            keep=("acknowledged_by", "acknowledged_at", "acknowledged_note", "snapshot", "run_id"),
-        )
-        self.health_upsert = _upsert(insert, schema.camera_health)
+        keep = ("acknowledged_by", "acknowledged_at", "acknowledged_note", "snapshot", "run_id")
+        self.alert_upsert = _Compiled(_upsert(insert, schema.alerts, keep=keep), dialect)
+        self.health_upsert = _Compiled(_upsert(insert, schema.camera_health), dialect)
         self.recording_upsert = _upsert(insert, schema.recordings)
         users = insert(schema.users)
         self.user_upsert = users.on_conflict_do_update(
             index_elements=list(schema.users.primary_key),
             set_={"role": users.excluded.role, "password_hash": users.excluded.password_hash},
         )
+
+
+class _Compiled:
+    """A statement compiled once for the store's database, run with the driver's
+    ``executemany``: each row's values are taken by the bind names SQLAlchemy compiled
+    (the column names), in the order it compiled them.
+
+    This skips SQLAlchemy's per-call statement caching and parameter processing, which cost
+    more than the SQLite write itself on the hot paths; so it is only for statements whose
+    parameters need no processing by their type (checked here).
+    """
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        names = list(compiled.positiontup or compiled.bind_names.values())
+        for name in names:
+            impl = compiled.binds[name].type.dialect_impl(dialect)
+            # Float's processor only turns Decimals into floats; the store passes floats.
+            if impl.bind_processor(dialect) not in (None, processors.to_float):
+                raise TypeError(f"{name} needs SQLAlchemy's parameter processing")
+        self.statement = statement
+        self.sql = compiled.string
+        self.names = names
+        self.positional = compiled.positional
+
+    def execute(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Run it once per row (``rows`` map column names to values), in the connection's
+        transaction."""
+        names = self.names
+        if self.positional:
+            params: list[Any] = [tuple([row[n] for n in names]) for row in rows]
+        else:
+            params = [{n: row[n] for n in names} for row in rows]
+        _driver_execute(connection, self.sql, params)
+
+
+def _driver_execute(connection: Connection, sql: str, params: Sequence[Any] = ()) -> None:
+    """Run ``sql`` on the driver's cursor (once, or once per item of ``params``); the driver's
+    errors are turned into StoreErrors by :meth:`SqlStore._transaction`."""
+    cursor = connection.connection.cursor()
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        elif params:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 def _upsert(insert: Callable[[Table], Any], table: Table, keep: Sequence[str] = ()) -> Any:

@@ -64,6 +64,11 @@ def _open_sqlite(path: str) -> SqlStore:
                 f"store {path} is a folder, not a database file; "
                 f"give a file such as {file / DEFAULT_STORE_NAME}"
             )
+        blocking = next((p for p in file.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise StoreError(
+                f"cannot create SQLite store {path}: {blocking} is a file, not a folder"
+            )
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             _create_private(file)

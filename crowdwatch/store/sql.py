@@ -899,7 +899,7 @@ class SqlStore:
                 # would, drop a connection the server closed (the next call opens another).
                 if self.dialect.is_disconnect(error, None, None) and not connection.closed:
                     connection.invalidate(error)
-                raise StoreError(f"store {self.url}: {str(error).strip()}") from error
+                raise StoreError(f"store {self.url}: {' '.join(str(error).split())}") from error
 
     def _read(self, query: Select[Any], make: Callable[[Any], R]) -> list[R]:
         with self._transaction(write=False) as connection:
@@ -1204,5 +1204,5 @@ def _json_default(value: Any) -> Any:
 
 
 def _reason(error: DBAPIError) -> str:
-    """The database's own message, without SQLAlchemy's statement and links."""
-    return str(error.orig).strip() or type(error.orig).__name__
+    """The database's own message on one line, without SQLAlchemy's statement and links."""
+    return " ".join(str(error.orig).split()) or type(error.orig).__name__

@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,34 @@ def test_downgrade_to_schema1_and_upgrade_again_keeps_rows(tmp_path: Path) -> No
         for row in found[table]:
             row.pop("run_id")
     assert found == expected
+
+
+@pytest.mark.parametrize("start", ["fresh", "schema1"])
+def test_stores_opened_at_once_migrate_once(tmp_path: Path, start: str) -> None:
+    path = tmp_path / "store.db"
+    if start == "schema1":
+        shutil.copy(DATA / "store_schema1.db", path)
+    barrier = threading.Barrier(4)
+    opened, errors = [], []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            opened.append(open_store(path))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(opened) == 4
+    for store in opened:
+        store.close()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    assert _revision_and_version(engine) == (schema.HEAD, str(len(schema.REVISIONS)))
+    engine.dispose()
+    if start == "schema1":
+        expected = json.loads((DATA / "store_schema1.json").read_text())
+        assert len(read_back(open_store(path))["metrics"]) == len(expected["metrics"])

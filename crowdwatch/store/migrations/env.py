@@ -11,14 +11,15 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-config = context.config
-connection = config.attributes.get("connection")
 
-if connection is not None:
-    context.configure(connection=connection, transactional_ddl=True)
-    with context.begin_transaction():
-        context.run_migrations()
-else:
+def _run() -> None:
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, transactional_ddl=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
@@ -28,3 +29,8 @@ else:
         context.configure(connection=own, transactional_ddl=True)
         with context.begin_transaction():
             context.run_migrations()
+
+
+# Alembic runs this file inside its environment; imported anywhere else, it does nothing.
+if hasattr(context, "config"):
+    _run()

@@ -16,12 +16,19 @@ Typical use::
     store.save_config(event_config, author="maria", note="raised gate warning")
     store.config_changes()                              # who changed what, when, old -> new
     store.recordings("plaza", start=t0, end=t1)         # video segments and heat-map snapshots
+    run_id = store.start_run("plaza", "analyze")        # a run id for its metrics and alerts
+    store.acquire_lease("host:1234", ttl_s=30)           # one engine per store
+    store.enqueue_webhook(url, body, event_id)          # a webhook outbox that survives restarts
+
+The schema is upgraded in place when an older store is opened (Alembic migrations in
+``crowdwatch.store.migrations``).
 """
 
 from crowdwatch.store.open import DEFAULT_STORE_NAME, open_store
 from crowdwatch.store.records import (
     CAMERA_STATES,
     ROLES,
+    RUN_KINDS,
     AlertAction,
     AuditEntry,
     CameraEvent,
@@ -29,11 +36,14 @@ from crowdwatch.store.records import (
     ConfigChange,
     ConfigVersion,
     Gap,
+    Lease,
     MetricSample,
     RecordingEntry,
     Retention,
+    Run,
     StoredAlert,
     User,
+    WebhookDelivery,
 )
 from crowdwatch.store.sinks import (
     StoreAlertSink,
@@ -50,6 +60,7 @@ __all__ = [
     "CAMERA_STATES",
     "DEFAULT_STORE_NAME",
     "ROLES",
+    "RUN_KINDS",
     "AlertAction",
     "AuditEntry",
     "CameraEvent",
@@ -57,9 +68,11 @@ __all__ = [
     "ConfigChange",
     "ConfigVersion",
     "Gap",
+    "Lease",
     "MetricSample",
     "RecordingEntry",
     "Retention",
+    "Run",
     "SqlStore",
     "Store",
     "StoreAlertSink",
@@ -68,6 +81,7 @@ __all__ = [
     "StoredAlert",
     "User",
     "WallClock",
+    "WebhookDelivery",
     "alert_at_wall_time",
     "metric_sample",
     "open_store",

@@ -13,6 +13,8 @@ from typing import Any, Literal
 CameraState = Literal["starting", "live", "reconnecting", "stalled", "stopped", "failed"]
 Role = Literal["operator", "viewer"]
 RecordingKind = Literal["segment", "snapshot"]
+RunKind = Literal["analyze", "engine"]
+WebhookState = Literal["pending", "delivered", "abandoned"]
 
 CAMERA_STATES: tuple[str, ...] = (
     "starting",
@@ -23,6 +25,7 @@ CAMERA_STATES: tuple[str, ...] = (
     "failed",
 )
 ROLES: tuple[str, ...] = ("operator", "viewer")
+RUN_KINDS: tuple[str, ...] = ("analyze", "engine")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class MetricSample:
     """The metrics of one target (a zone or a counting line) at one moment.
 
     ``values`` maps metric names (``count``, ``density``, ``occupancy``, ``area_m2`` for zones;
-    whatever other stages add, e.g. ``flow_in``) to numbers, None when unknown.
+    whatever other stages add, e.g. ``flow_in``) to numbers, None when unknown. ``run_id`` names
+    the run that measured it (see :meth:`SqlStore.start_run`), None when unknown.
 
     Example:
         >>> sample = MetricSample("gate", "north", 1_700_000_000.0, {"count": 12.0})
@@ -45,6 +49,7 @@ class MetricSample:
     kind: str = "zone"
     frame_index: int | None = None
     level: str = "normal"
+    run_id: str | None = None
 
     @property
     def target(self) -> str:
@@ -61,7 +66,7 @@ class StoredAlert:
     """An alert as the store holds it: the alert record's fields (times in epoch seconds).
 
     ``record`` is the full :meth:`AlertRecord.to_dict` (with wall times), for anything the
-    columns do not carry.
+    columns do not carry; ``run_id`` the run that wrote it (None before schema 2).
     """
 
     id: str
@@ -82,6 +87,7 @@ class StoredAlert:
     snapshot: str | None
     updated: float
     record: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -236,3 +242,56 @@ class Retention:
     alerts_days: float | None = 365.0
     health_days: float | None = 30.0
     audit_days: float | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One analysis (``analyze``) or live engine (``engine``) run that wrote into the store.
+
+    Its id is on every metrics sample and alert it wrote, so that two runs over the same camera
+    are told apart. ``camera`` is None for a run over several cameras; ``ended`` None while it
+    runs (or when it was killed); ``config_hash`` and ``model`` say what produced its numbers.
+    """
+
+    id: str
+    camera: str | None
+    kind: str
+    started: float
+    ended: float | None = None
+    source: str | None = None
+    config_hash: str | None = None
+    model: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a store's engine lease (``owner``, e.g. ``host:pid``), since when, and when it
+    last renewed it (``heartbeat``); it lapses ``ttl_s`` seconds after the last heartbeat."""
+
+    name: str
+    owner: str
+    since: float
+    heartbeat: float
+    ttl_s: float
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A webhook POST kept in the store's outbox until it is delivered or given up.
+
+    ``state`` is ``pending`` (due at ``next_try``), ``delivered`` or ``abandoned``; ``attempts``
+    counts the tries so far, ``last_error`` says why the last one failed, ``done`` when it was
+    delivered or given up.
+    """
+
+    id: int
+    url: str
+    event_id: str
+    body: bytes
+    created: float
+    next_try: float
+    attempts: int = 0
+    state: str = "pending"
+    last_error: str | None = None
+    done: float | None = None

@@ -1,26 +1,51 @@
 """The store on SQL: one implementation for SQLite (the default) and PostgreSQL.
 
-Both speak the same SQL here (``ON CONFLICT`` upserts, ``RETURNING``); a small
-:class:`Dialect` covers the differences (placeholders, column types). Every public method is one
-transaction, guarded by a lock, so camera worker threads can share one store object.
+Every statement is built with SQLAlchemy Core from the tables of :mod:`crowdwatch.store.schema`
+(upserts with the dialect's ``INSERT ... ON CONFLICT``), and every row is read by column name.
+The schema is brought to the newest revision by the Alembic migrations of
+:mod:`crowdwatch.store.migrations` when the store opens. Every public method is one transaction,
+guarded by a lock, so camera worker threads can share one store object.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, processors
+from sqlalchemy.exc import DBAPIError
+
+from crowdwatch.errors import CrowdwatchError
+from crowdwatch.store import schema
 from crowdwatch.store.diff import diff
+from crowdwatch.store.migrations import NewerStoreError, is_current, upgrade
 from crowdwatch.store.records import (
     CAMERA_STATES,
     ROLES,
+    RUN_KINDS,
     AlertAction,
     AuditEntry,
     CameraEvent,
@@ -28,104 +53,35 @@ from crowdwatch.store.records import (
     ConfigChange,
     ConfigVersion,
     Gap,
+    Lease,
     MetricSample,
     RecordingEntry,
     Retention,
+    Run,
     StoredAlert,
     User,
+    WebhookDelivery,
 )
 
-SCHEMA_VERSION = 1
+# The schema version (``meta.schema_version``): the number of the newest migration revision.
+SCHEMA_VERSION = len(schema.REVISIONS)
 # Metrics every zone has get their own columns (fast to query and aggregate); anything else a
 # stage adds (line flow, pressure, ...) goes into the ``extra`` JSON column.
 CORE_METRICS = ("count", "density", "occupancy", "area_m2")
 DAY_S = 86400.0
+ENGINE_LEASE = "engine"
+
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between the SQL databases the store runs on."""
-
-    name: str
-    placeholder: str
-    serial: str
-    real: str
-
-
-SQLITE = Dialect("sqlite", "?", "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")
-POSTGRES = Dialect("postgresql", "%s", "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS metrics (
-    camera TEXT NOT NULL, zone TEXT NOT NULL, kind TEXT NOT NULL, time {real} NOT NULL,
-    frame_index BIGINT, level TEXT NOT NULL, count {real}, density {real}, occupancy {real},
-    area_m2 {real}, extra TEXT NOT NULL DEFAULT '{{}}',
-    PRIMARY KEY (camera, zone, kind, time));
-CREATE INDEX IF NOT EXISTS metrics_time ON metrics (time);
-CREATE TABLE IF NOT EXISTS latest_metrics (
-    camera TEXT NOT NULL, zone TEXT NOT NULL, kind TEXT NOT NULL, time {real} NOT NULL,
-    frame_index BIGINT, level TEXT NOT NULL, count {real}, density {real}, occupancy {real},
-    area_m2 {real}, extra TEXT NOT NULL DEFAULT '{{}}',
-    PRIMARY KEY (camera, zone, kind));
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY, camera TEXT NOT NULL, zone TEXT NOT NULL, rule TEXT NOT NULL,
-    metric TEXT NOT NULL, level TEXT NOT NULL, value {real}, peak {real},
-    start_time {real} NOT NULL, opened {real} NOT NULL, end_time {real}, closed {real},
-    acknowledged_by TEXT, acknowledged_at {real}, acknowledged_note TEXT, snapshot TEXT,
-    updated {real} NOT NULL, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS alerts_opened ON alerts (opened);
-CREATE INDEX IF NOT EXISTS alerts_closed ON alerts (closed);
-CREATE TABLE IF NOT EXISTS alert_actions (
-    id {serial}, alert_id TEXT NOT NULL, action TEXT NOT NULL, operator TEXT NOT NULL,
-    note TEXT NOT NULL, time {real} NOT NULL);
-CREATE INDEX IF NOT EXISTS alert_actions_alert ON alert_actions (alert_id);
-CREATE TABLE IF NOT EXISTS camera_health (
-    camera TEXT PRIMARY KEY, state TEXT NOT NULL, analysis_fps {real} NOT NULL,
-    target_fps {real}, analysed_frames BIGINT NOT NULL, skipped_frames BIGINT NOT NULL,
-    last_frame_time {real}, reconnects BIGINT NOT NULL, error TEXT, updated {real} NOT NULL);
-CREATE TABLE IF NOT EXISTS camera_events (
-    id {serial}, camera TEXT NOT NULL, time {real} NOT NULL, state TEXT NOT NULL,
-    detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS camera_events_camera ON camera_events (camera, time);
-CREATE TABLE IF NOT EXISTS config_versions (
-    version {serial}, time {real} NOT NULL, author TEXT NOT NULL, note TEXT NOT NULL,
-    config TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS config_changes (
-    id {serial}, version BIGINT NOT NULL, time {real} NOT NULL, author TEXT NOT NULL,
-    path TEXT NOT NULL, old TEXT, new TEXT);
-CREATE TABLE IF NOT EXISTS recordings (
-    path TEXT PRIMARY KEY, camera TEXT NOT NULL, kind TEXT NOT NULL, start_time {real} NOT NULL,
-    end_time {real} NOT NULL, bytes BIGINT NOT NULL, status TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS recordings_camera ON recordings (camera, kind, start_time);
-CREATE TABLE IF NOT EXISTS audit_log (
-    id {serial}, time {real} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
-    created {real} NOT NULL);
-"""
-
-_METRIC_COLUMNS = (
-    "camera, zone, kind, time, frame_index, level, count, density, occupancy, area_m2, extra"
-)
-_ALERT_COLUMNS = (
-    "id, camera, zone, rule, metric, level, value, peak, start_time, opened, end_time, closed, "
-    "acknowledged_by, acknowledged_at, acknowledged_note, snapshot, updated, record"
-)
-_HEALTH_COLUMNS = (
-    "camera, state, analysis_fps, target_fps, analysed_frames, skipped_frames, last_frame_time, "
-    "reconnects, error, updated"
-)
-
-
-class StoreError(RuntimeError):
-    """The store cannot do what was asked (bad input, a schema from a newer crowdwatch)."""
+class StoreError(CrowdwatchError, RuntimeError):
+    """The store cannot do what was asked (bad target, a schema from a newer crowdwatch, a
+    database error); the message names the store."""
 
 
 class SqlStore:
-    """Metrics, alerts, camera health, config versions, recordings, audit log and users.
+    """Metrics, alerts, camera health, config versions, recordings, audit log and users; runs,
+    the engine lease and the webhook outbox.
 
     Open one with :func:`crowdwatch.store.open_store`. Times are UTC epoch seconds.
 
@@ -139,17 +95,31 @@ class SqlStore:
         >>> store.close()
     """
 
-    def __init__(
-        self, connection: Any, dialect: Dialect, url: str, target: str | None = None
-    ) -> None:
-        self._connection = connection
-        self.dialect = dialect
+    def __init__(self, engine: Engine, url: str, target: str | None = None) -> None:
+        self._engine: Engine | None = engine
         self.url = url
         self._target = target or url
         self._lock = threading.RLock()
-        self._create_schema()
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._sql = _Statements(
+            sqlite.insert if self._sqlite else postgresql.insert, engine.dialect
+        )
+        # One connection, like the store always had: every method is one transaction on it,
+        # serialised by the lock (a dropped PostgreSQL connection is replaced on next use).
+        self._connection: Connection | None = engine.connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def dialect(self) -> Any:
+        """The SQLAlchemy dialect (``.name`` is ``sqlite`` or ``postgresql``)."""
+        return self._engine_or_raise().dialect
 
     def url_for_workers(self) -> str:
         """What another process opens to reach this store (with credentials: never log it)."""
@@ -159,16 +129,19 @@ class SqlStore:
     def folder(self) -> Path | None:
         """The folder of a SQLite store's file (relative paths in the store start there);
         None for PostgreSQL and in-memory stores."""
-        if self.dialect is not SQLITE or ":memory:" in self.url:
+        if not self._sqlite or self._target == ":memory:":
             return None
-        return Path(self.url.removeprefix("sqlite:///")).resolve().parent
+        return Path(self._target).parent
 
     def close(self) -> None:
-        """Close the connection; safe to call twice."""
+        """Close the connections; safe to call twice."""
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
 
     def __enter__(self) -> SqlStore:
         return self
@@ -178,29 +151,16 @@ class SqlStore:
 
     # -- metrics ---------------------------------------------------------------------------
 
-    def write_metrics(self, samples: Iterable[MetricSample]) -> int:
+    def write_metrics(self, samples: Iterable[MetricSample], run_id: str | None = None) -> int:
         """Write a batch of samples in one transaction; a sample at an existing
-        (camera, zone, kind, time) replaces it. Returns how many were written."""
-        rows = [_metric_row(sample) for sample in samples]
+        (camera, zone, kind, time) replaces it. ``run_id`` is given to samples without one.
+        Returns how many were written."""
+        rows = [_metric_row(sample, run_id) for sample in samples]
         if not rows:
             return 0
-        marks = ", ".join("?" * 11)
-        update = ", ".join(f"{c} = excluded.{c}" for c in _METRIC_COLUMNS.split(", ")[4:])
-        with self._transaction() as cursor:
-            self._executemany(
-                cursor,
-                f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES ({marks}) "
-                f"ON CONFLICT (camera, zone, kind, time) DO UPDATE SET {update}",
-                rows,
-            )
-            latest = _latest_rows(rows)
-            self._executemany(
-                cursor,
-                f"INSERT INTO latest_metrics ({_METRIC_COLUMNS}) VALUES ({marks}) "
-                f"ON CONFLICT (camera, zone, kind) DO UPDATE SET time = excluded.time, {update} "
-                "WHERE excluded.time >= latest_metrics.time",
-                latest,
-            )
+        with self._transaction() as connection:
+            self._sql.metrics_upsert.execute(connection, rows)
+            self._sql.latest_upsert.execute(connection, _latest_rows(rows))
         return len(rows)
 
     def metrics(
@@ -211,22 +171,26 @@ class SqlStore:
         end: float | None = None,
         kind: str | None = None,
         limit: int | None = None,
+        run_id: str | None = None,
     ) -> list[MetricSample]:
-        """Samples in time order, filtered by camera, zone, kind and ``start <= time <= end``."""
-        where, params = _filters(
-            [("camera = ?", camera), ("zone = ?", zone), ("kind = ?", kind)],
-            [("time >= ?", start), ("time <= ?", end)],
-        )
-        sql = f"SELECT {_METRIC_COLUMNS} FROM metrics{where} ORDER BY time, camera, zone"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_metric_sample(row) for row in self._query(sql, params)]
+        """Samples in time order, filtered by camera, zone, kind, run and
+        ``start <= time <= end``."""
+        t = schema.metrics
+        query = _where(
+            select(t),
+            _equal(t, camera=camera, zone=zone, kind=kind, run_id=run_id),
+            _range(t.c.time, start, end),
+        ).order_by(t.c.time, t.c.camera, t.c.zone)
+        return self._read(query.limit(limit) if limit is not None else query, _metric_sample)
 
-    def latest_metrics(self, camera: str | None = None) -> list[MetricSample]:
-        """The newest sample of every target (of one camera, or of all)."""
-        where, params = _filters([("camera = ?", camera)], [])
-        sql = f"SELECT {_METRIC_COLUMNS} FROM latest_metrics{where} ORDER BY camera, kind, zone"
-        return [_metric_sample(row) for row in self._query(sql, params)]
+    def latest_metrics(
+        self, camera: str | None = None, run_id: str | None = None
+    ) -> list[MetricSample]:
+        """The newest sample of every target (of one camera, or of all; with ``run_id``, the
+        targets whose newest sample that run wrote)."""
+        t = schema.latest_metrics
+        query = _where(select(t), _equal(t, camera=camera, run_id=run_id))
+        return self._read(query.order_by(t.c.camera, t.c.kind, t.c.zone), _metric_sample)
 
     def metric_series(
         self,
@@ -236,10 +200,11 @@ class SqlStore:
         start: float | None = None,
         end: float | None = None,
         bucket_s: float | None = None,
+        run_id: str | None = None,
     ) -> list[tuple[float, float | None]]:
         """``(time, value)`` of one metric of one target; with ``bucket_s``, the mean of
         each bucket (at the bucket's start), for charts of long time ranges."""
-        samples = self.metrics(camera, zone, start, end)
+        samples = self.metrics(camera, zone, start, end, run_id=run_id)
         points = [(s.time, s.value(metric)) for s in samples]
         if not bucket_s:
             return points
@@ -247,53 +212,49 @@ class SqlStore:
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def upsert_alert(self, record: Any, now: float | None = None) -> None:
+    def upsert_alert(
+        self, record: Any, now: float | None = None, run_id: str | None = None
+    ) -> None:
         """Insert or update an alert from an :class:`~crowdwatch.alerts.AlertRecord` (or its
-        ``to_dict()``) whose times are epoch seconds.
+        ``to_dict()``) whose times are epoch seconds; ``run_id`` (or the record's ``run_id``)
+        names the run that raised it.
 
         An acknowledgement already in the store is kept when the record has none (the
-        analysis engine does not know about acknowledgements made in the console).
+        analysis engine does not know about acknowledgements made in the console); so is the
+        run id.
         """
         data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
         _require(data, ("id", "camera", "zone", "rule", "metric", "level", "start_s", "opened_s"))
-        row = (
-            data["id"],
-            data["camera"],
-            data["zone"],
-            data["rule"],
-            data["metric"],
-            data["level"],
-            _finite(data.get("value")),
-            _finite(data.get("peak")),
-            data["start_s"],
-            data["opened_s"],
-            data.get("end_s"),
-            data.get("closed_s"),
-            data.get("acknowledged_by"),
-            data.get("acknowledged_s"),
-            data.get("acknowledged_note"),
-            data.get("snapshot"),
-            time.time() if now is None else now,
-            json.dumps(data, allow_nan=False, default=_json_default),
-        )
-        keep = ("acknowledged_by", "acknowledged_at", "acknowledged_note", "snapshot")
-        columns = _ALERT_COLUMNS.split(", ")
-        update = ", ".join(
-            f"{c} = COALESCE(excluded.{c}, alerts.{c})" if c in keep else f"{c} = excluded.{c}"
-            for c in columns[1:]
-        )
-        with self._transaction() as cursor:
-            self._execute(
-                cursor,
-                f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join('?' * len(row))}) "
-                f"ON CONFLICT (id) DO UPDATE SET {update}",
-                row,
-            )
+        row = {
+            "id": data["id"],
+            "camera": data["camera"],
+            "zone": data["zone"],
+            "rule": data["rule"],
+            "metric": data["metric"],
+            "level": data["level"],
+            "value": _finite(data.get("value")),
+            "peak": _finite(data.get("peak")),
+            "start_time": data["start_s"],
+            "opened": data["opened_s"],
+            "end_time": data.get("end_s"),
+            "closed": data.get("closed_s"),
+            "acknowledged_by": data.get("acknowledged_by"),
+            "acknowledged_at": data.get("acknowledged_s"),
+            "acknowledged_note": data.get("acknowledged_note"),
+            "snapshot": data.get("snapshot"),
+            "updated": time.time() if now is None else now,
+            "record": json.dumps(data, allow_nan=False, default=_json_default),
+            "run_id": run_id or data.get("run_id"),
+        }
+        # One statement: atomic by itself, it needs no BEGIN of its own.
+        with self._transaction(write=False) as connection:
+            self._sql.alert_upsert.execute(connection, [row])
 
     def alert(self, alert_id: str) -> StoredAlert | None:
         """One alert by id, or None."""
-        rows = self._query(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
-        return _stored_alert(rows[0]) if rows else None
+        t = schema.alerts
+        found = self._read(select(t).where(t.c.id == alert_id), _stored_alert)
+        return found[0] if found else None
 
     def alerts(
         self,
@@ -305,25 +266,24 @@ class SqlStore:
         start: float | None = None,
         end: float | None = None,
         limit: int | None = None,
+        run_id: str | None = None,
     ) -> list[StoredAlert]:
         """Alerts newest first. ``active``: only open (True) or closed (False) ones;
-        ``start``/``end``: alerts that overlap that time range."""
-        flags = []
+        ``start``/``end``: alerts that overlap that time range; ``run_id``: raised by that
+        run."""
+        t = schema.alerts
+        conditions = _equal(t, camera=camera, zone=zone, level=level, run_id=run_id)
         if active is not None:
-            flags.append("closed IS NULL" if active else "closed IS NOT NULL")
+            conditions.append(t.c.closed.is_(None) if active else t.c.closed.is_not(None))
         if acknowledged is not None:
-            flags.append(
-                "acknowledged_by IS NOT NULL" if acknowledged else "acknowledged_by IS NULL"
-            )
-        where, params = _filters(
-            [("camera = ?", camera), ("zone = ?", zone), ("level = ?", level)],
-            [("(closed IS NULL OR closed >= ?)", start), ("opened <= ?", end)],
-            flags,
-        )
-        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts{where} ORDER BY opened DESC, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_stored_alert(row) for row in self._query(sql, params)]
+            by = t.c.acknowledged_by
+            conditions.append(by.is_not(None) if acknowledged else by.is_(None))
+        if start is not None:
+            conditions.append(or_(t.c.closed.is_(None), t.c.closed >= start))
+        if end is not None:
+            conditions.append(t.c.opened <= end)
+        query = _where(select(t), conditions).order_by(t.c.opened.desc(), t.c.id)
+        return self._read(query.limit(limit) if limit is not None else query, _stored_alert)
 
     def active_alerts(self, camera: str | None = None) -> list[StoredAlert]:
         """Open alerts, newest first."""
@@ -341,61 +301,63 @@ class SqlStore:
         if not operator.strip():
             raise ValueError("acknowledging an alert needs the operator's name")
         when = time.time() if time_s is None else time_s
-        with self._transaction() as cursor:
-            self._execute(cursor, "SELECT acknowledged_by FROM alerts WHERE id = ?", (alert_id,))
-            row = cursor.fetchone()
-            if row is None:
+        t = schema.alerts
+        with self._transaction() as connection:
+            found = connection.execute(
+                select(t.c.acknowledged_by).where(t.c.id == alert_id)
+            ).first()
+            if found is None:
                 raise KeyError(f"no alert with id {alert_id!r}")
-            if row[0] is not None:
-                raise ValueError(f"alert {alert_id!r} was already acknowledged by {row[0]!r}")
-            self._execute(
-                cursor,
-                "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, "
-                "acknowledged_note = ?, updated = ? WHERE id = ?",
-                (operator, when, note, when, alert_id),
+            if found.acknowledged_by is not None:
+                raise ValueError(
+                    f"alert {alert_id!r} was already acknowledged by {found.acknowledged_by!r}"
+                )
+            connection.execute(
+                update(t)
+                .where(t.c.id == alert_id)
+                .values(
+                    acknowledged_by=operator,
+                    acknowledged_at=when,
+                    acknowledged_note=note,
+                    updated=when,
+                )
             )
-            self._execute(
-                cursor,
-                "INSERT INTO alert_actions (alert_id, action, operator, note, time) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (alert_id, "acknowledged", operator, note, when),
-            )
+            action = AlertAction(alert_id, "acknowledged", operator, note, when)
+            connection.execute(schema.alert_actions.insert(), dataclasses.asdict(action))
             self._insert_audit(
-                cursor,
+                connection,
                 AuditEntry(when, operator, "acknowledge", f"alert:{alert_id}", {"note": note}),
             )
-        return AlertAction(alert_id, "acknowledged", operator, note, when)
+        return action
 
     def close_orphaned_alerts(self, camera: str, time_s: float, reason: str) -> int:
         """Close the camera's alerts left open by an engine that stopped without closing them
         (a crash, a kill); ``end_reason`` says why. Returns how many were closed."""
-        with self._transaction() as cursor:
-            self._execute(
-                cursor,
-                "SELECT id, record FROM alerts WHERE camera = ? AND closed IS NULL",
-                (camera,),
-            )
-            rows = cursor.fetchall()
-            for alert_id, record in rows:
-                data = {**(_loads(record) or {}), "closed_s": time_s, "end_reason": reason}
+        t = schema.alerts
+        with self._transaction() as connection:
+            rows = connection.execute(
+                select(t.c.id, t.c.record).where(t.c.camera == camera, t.c.closed.is_(None))
+            ).all()
+            for row in rows:
+                data = {**(_loads(row.record) or {}), "closed_s": time_s, "end_reason": reason}
                 data["end_s"] = data.get("end_s") or time_s
-                self._execute(
-                    cursor,
-                    "UPDATE alerts SET closed = ?, end_time = COALESCE(end_time, ?), "
-                    "updated = ?, record = ? WHERE id = ?",
-                    (time_s, time_s, time_s, json.dumps(data), alert_id),
+                connection.execute(
+                    update(t)
+                    .where(t.c.id == row.id)
+                    .values(
+                        closed=time_s,
+                        end_time=func.coalesce(t.c.end_time, time_s),
+                        updated=time_s,
+                        record=json.dumps(data),
+                    )
                 )
         return len(rows)
 
     def alert_actions(self, alert_id: str | None = None) -> list[AlertAction]:
         """Operator actions on alerts (of one alert, or all), oldest first."""
-        where, params = _filters([("alert_id = ?", alert_id)], [])
-        rows = self._query(
-            f"SELECT alert_id, action, operator, note, time FROM alert_actions{where} "
-            "ORDER BY time, id",
-            params,
-        )
-        return [AlertAction(*row) for row in rows]
+        t = schema.alert_actions
+        query = _where(select(t), _equal(t, alert_id=alert_id)).order_by(t.c.time, t.c.id)
+        return self._read(query, _record(AlertAction))
 
     # -- camera health ---------------------------------------------------------------------
 
@@ -405,55 +367,41 @@ class SqlStore:
         if health.state not in CAMERA_STATES:
             raise ValueError(f"unknown camera state {health.state!r}; one of {CAMERA_STATES}")
         updated = health.updated or time.time()
-        row = (
-            health.camera,
-            health.state,
-            float(health.analysis_fps),
-            health.target_fps,
-            int(health.analysed_frames),
-            int(health.skipped_frames),
-            health.last_frame_time,
-            int(health.reconnects),
-            health.error,
-            updated,
-        )
-        update = ", ".join(f"{c} = excluded.{c}" for c in _HEALTH_COLUMNS.split(", ")[1:])
-        with self._transaction() as cursor:
-            self._execute(cursor, "SELECT state FROM camera_health WHERE camera = ?", (row[0],))
-            previous = cursor.fetchone()
-            self._execute(
-                cursor,
-                f"INSERT INTO camera_health ({_HEALTH_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
-                f"ON CONFLICT (camera) DO UPDATE SET {update}",
-                row,
-            )
-            if previous is None or previous[0] != health.state:
-                self._execute(
-                    cursor,
-                    "INSERT INTO camera_events (camera, time, state, detail) VALUES (?, ?, ?, ?)",
-                    (health.camera, updated, health.state, health.error or ""),
+        row = {
+            **dataclasses.asdict(health),
+            "analysis_fps": float(health.analysis_fps),
+            "analysed_frames": int(health.analysed_frames),
+            "skipped_frames": int(health.skipped_frames),
+            "reconnects": int(health.reconnects),
+            "updated": updated,
+        }
+        t = schema.camera_health
+        with self._transaction() as connection:
+            previous = connection.execute(
+                select(t.c.state).where(t.c.camera == health.camera)
+            ).scalar()
+            self._sql.health_upsert.execute(connection, [row])
+            if previous != health.state:
+                connection.execute(
+                    schema.camera_events.insert(),
+                    dataclasses.asdict(
+                        CameraEvent(health.camera, updated, health.state, health.error or "")
+                    ),
                 )
 
     def health(self, camera: str | None = None) -> list[CameraHealth]:
         """Every camera's (or one camera's) last reported health, by name."""
-        where, params = _filters([("camera = ?", camera)], [])
-        rows = self._query(
-            f"SELECT {_HEALTH_COLUMNS} FROM camera_health{where} ORDER BY camera", params
-        )
-        return [CameraHealth(*row) for row in rows]
+        t = schema.camera_health
+        query = _where(select(t), _equal(t, camera=camera)).order_by(t.c.camera)
+        return self._read(query, _record(CameraHealth))
 
     def camera_events(
         self, camera: str | None = None, start: float | None = None, end: float | None = None
     ) -> list[CameraEvent]:
         """State changes of cameras in time order."""
-        where, params = _filters(
-            [("camera = ?", camera)], [("time >= ?", start), ("time <= ?", end)]
-        )
-        rows = self._query(
-            f"SELECT camera, time, state, detail FROM camera_events{where} ORDER BY time, id",
-            params,
-        )
-        return [CameraEvent(*row) for row in rows]
+        t = schema.camera_events
+        query = _where(select(t), _equal(t, camera=camera), _range(t.c.time, start, end))
+        return self._read(query.order_by(t.c.time, t.c.id), _record(CameraEvent))
 
     def gaps(self, camera: str, start: float | None = None, end: float | None = None) -> list[Gap]:
         """Spans in which a camera was not live (reconnecting, stalled, failed) until it came
@@ -488,29 +436,33 @@ class SqlStore:
         """
         data = _config_dict(config)
         when = time.time() if time_s is None else time_s
-        with self._transaction() as cursor:
-            latest = self._latest_config(cursor)
+        t = schema.config_versions
+        with self._transaction() as connection:
+            latest = self._latest_config(connection)
             if latest is not None and latest.config == data:
                 return latest
             changes = diff(latest.config if latest else None, data)
-            self._execute(
-                cursor,
-                "INSERT INTO config_versions (time, author, note, config) VALUES (?, ?, ?, ?) "
-                "RETURNING version",
-                (when, author, note, json.dumps(data)),
-            )
-            version = int(cursor.fetchone()[0])
-            self._executemany(
-                cursor,
-                "INSERT INTO config_changes (version, time, author, path, old, new) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (version, when, author, path, json.dumps(old), json.dumps(new))
-                    for path, old, new in changes
-                ],
-            )
+            version = connection.execute(
+                t.insert().returning(t.c.version),
+                {"time": when, "author": author, "note": note, "config": json.dumps(data)},
+            ).scalar_one()
+            if changes:
+                connection.execute(
+                    schema.config_changes.insert(),
+                    [
+                        {
+                            "version": version,
+                            "time": when,
+                            "author": author,
+                            "path": path,
+                            "old": json.dumps(old),
+                            "new": json.dumps(new),
+                        }
+                        for path, old, new in changes
+                    ],
+                )
             self._insert_audit(
-                cursor,
+                connection,
                 AuditEntry(
                     when,
                     author,
@@ -519,29 +471,25 @@ class SqlStore:
                     {"note": note, "changes": len(changes)},
                 ),
             )
-        return ConfigVersion(version, when, author, note, data)
+        return ConfigVersion(int(version), when, author, note, data)
 
     def latest_config(self) -> ConfigVersion | None:
         """The newest configuration version, or None when none was saved."""
-        with self._transaction() as cursor:
-            return self._latest_config(cursor)
+        with self._transaction(write=False) as connection:
+            return self._latest_config(connection)
 
     def config_version(self, version: int) -> ConfigVersion:
         """One configuration version by number (KeyError if there is none)."""
-        rows = self._query(
-            "SELECT version, time, author, note, config FROM config_versions WHERE version = ?",
-            (version,),
-        )
-        if not rows:
+        t = schema.config_versions
+        found = self._read(select(t).where(t.c.version == version), _config_version)
+        if not found:
             raise KeyError(f"no configuration version {version}")
-        return _config_version(rows[0])
+        return found[0]
 
     def config_versions(self) -> list[ConfigVersion]:
         """Every configuration version, oldest first."""
-        rows = self._query(
-            "SELECT version, time, author, note, config FROM config_versions ORDER BY version"
-        )
-        return [_config_version(row) for row in rows]
+        t = schema.config_versions
+        return self._read(select(t).order_by(t.c.version), _config_version)
 
     def config_changes(
         self, since_version: int | None = None, path_prefix: str | None = None
@@ -550,18 +498,14 @@ class SqlStore:
 
         ``since_version``: only versions after that one.
         """
-        where, params = _filters(
-            [], [("version > ?", since_version)], [], [("path LIKE ?", path_prefix)]
-        )
-        rows = self._query(
-            f"SELECT version, time, author, path, old, new FROM config_changes{where} "
-            "ORDER BY version, id",
-            params,
-        )
-        return [
-            ConfigChange(row[0], row[1], row[2], row[3], _loads(row[4]), _loads(row[5]))
-            for row in rows
-        ]
+        t = schema.config_changes
+        conditions: list[ColumnElement[bool]] = []
+        if since_version is not None:
+            conditions.append(t.c.version > since_version)
+        if path_prefix is not None:
+            conditions.append(t.c.path.startswith(path_prefix, autoescape=True))
+        query = _where(select(t), conditions).order_by(t.c.version, t.c.id)
+        return self._read(query, _record(ConfigChange, json_fields=("old", "new")))
 
     # -- recordings ------------------------------------------------------------------------
 
@@ -569,23 +513,10 @@ class SqlStore:
         """Index a recorded segment or snapshot (replacing an entry with the same path)."""
         if entry.kind not in ("segment", "snapshot"):
             raise ValueError(f"recording kind must be segment or snapshot, not {entry.kind!r}")
-        columns = "path, camera, kind, start_time, end_time, bytes, status"
-        update = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ")[1:])
-        with self._transaction() as cursor:
-            self._execute(
-                cursor,
-                f"INSERT INTO recordings ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                f"ON CONFLICT (path) DO UPDATE SET {update}",
-                (
-                    entry.path,
-                    entry.camera,
-                    entry.kind,
-                    entry.start,
-                    entry.end,
-                    int(entry.bytes),
-                    entry.status,
-                ),
-            )
+        row = _row(entry, _RECORDING_COLUMNS)
+        row["bytes"] = int(entry.bytes)
+        with self._transaction() as connection:
+            connection.execute(self._sql.recording_upsert, row)
 
     def recordings(
         self,
@@ -595,32 +526,33 @@ class SqlStore:
         kind: str | None = None,
     ) -> list[RecordingEntry]:
         """Recorded files that overlap ``[start, end]``, in time order."""
-        where, params = _filters(
-            [("camera = ?", camera), ("kind = ?", kind)],
-            [("end_time >= ?", start), ("start_time <= ?", end)],
-        )
-        rows = self._query(
-            "SELECT camera, kind, start_time, end_time, path, bytes, status FROM recordings"
-            f"{where} ORDER BY start_time, path",
-            params,
-        )
-        return [RecordingEntry(*row) for row in rows]
+        t = schema.recordings
+        conditions = _equal(t, camera=camera, kind=kind)
+        if start is not None:
+            conditions.append(t.c.end_time >= start)
+        if end is not None:
+            conditions.append(t.c.start_time <= end)
+        query = _where(select(t), conditions).order_by(t.c.start_time, t.c.path)
+        return self._read(query, _record(RecordingEntry, _RECORDING_COLUMNS))
 
     def recorded_bytes(self, camera: str | None = None) -> int:
         """Total size of the indexed recordings."""
-        where, params = _filters([("camera = ?", camera)], [])
-        rows = self._query(f"SELECT COALESCE(SUM(bytes), 0) FROM recordings{where}", params)
-        return int(rows[0][0])
+        t = schema.recordings
+        query = _where(select(func.coalesce(func.sum(t.c.bytes), 0)), _equal(t, camera=camera))
+        with self._transaction(write=False) as connection:
+            return int(connection.execute(query).scalar_one())
 
     def set_recording_status(self, path: str, status: str) -> None:
         """Mark an indexed file, e.g. ``corrupt`` when it cannot be decoded."""
-        with self._transaction() as cursor:
-            self._execute(cursor, "UPDATE recordings SET status = ? WHERE path = ?", (status, path))
+        t = schema.recordings
+        with self._transaction() as connection:
+            connection.execute(update(t).where(t.c.path == path).values(status=status))
 
     def remove_recording(self, path: str) -> None:
         """Drop a file from the index (the caller deletes the file)."""
-        with self._transaction() as cursor:
-            self._execute(cursor, "DELETE FROM recordings WHERE path = ?", (path,))
+        t = schema.recordings
+        with self._transaction() as connection:
+            connection.execute(delete(t).where(t.c.path == path))
 
     # -- audit log and users ---------------------------------------------------------------
 
@@ -636,8 +568,8 @@ class SqlStore:
         entry = AuditEntry(
             time.time() if time_s is None else time_s, actor, action, target, detail or {}
         )
-        with self._transaction() as cursor:
-            return self._insert_audit(cursor, entry)
+        with self._transaction() as connection:
+            return self._insert_audit(connection, entry)
 
     def audit_log(
         self,
@@ -648,20 +580,13 @@ class SqlStore:
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Audit entries, newest first."""
-        where, params = _filters(
-            [("actor = ?", actor), ("action = ?", action)],
-            [("time >= ?", start), ("time <= ?", end)],
-        )
-        sql = (
-            f"SELECT time, actor, action, target, detail, id FROM audit_log{where} "
-            "ORDER BY time DESC, id DESC"
-        )
+        t = schema.audit_log
+        query = _where(
+            select(t), _equal(t, actor=actor, action=action), _range(t.c.time, start, end)
+        ).order_by(t.c.time.desc(), t.c.id.desc())
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [
-            AuditEntry(row[0], row[1], row[2], row[3], _loads(row[4]) or {}, row[5])
-            for row in self._query(sql, params)
-        ]
+            query = query.limit(limit)
+        return self._read(query, _audit_entry)
 
     def set_user(self, name: str, role: str, password_hash: str) -> User:
         """Create a user or change one's role and password hash (never a plain password)."""
@@ -671,216 +596,568 @@ class SqlStore:
             raise ValueError(f"unknown role {role!r}; one of {ROLES}")
         if not password_hash:
             raise ValueError(f"user {name!r}: empty password hash")
-        created = time.time()
-        with self._transaction() as cursor:
-            self._execute(
-                cursor,
-                "INSERT INTO users (name, role, password_hash, created) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
-                "password_hash = excluded.password_hash",
-                (name, role, password_hash, created),
-            )
+        row = dataclasses.asdict(User(name, role, password_hash, time.time()))
+        with self._transaction() as connection:
+            connection.execute(self._sql.user_upsert, row)
         user = self.user(name)
         assert user is not None
         return user
 
     def user(self, name: str) -> User | None:
         """One user by name, or None."""
-        rows = self._query(
-            "SELECT name, role, password_hash, created FROM users WHERE name = ?", (name,)
-        )
-        return User(*rows[0]) if rows else None
+        t = schema.users
+        found = self._read(select(t).where(t.c.name == name), _record(User))
+        return found[0] if found else None
 
     def users(self) -> list[User]:
         """Every user, by name."""
-        rows = self._query("SELECT name, role, password_hash, created FROM users ORDER BY name")
-        return [User(*row) for row in rows]
+        t = schema.users
+        return self._read(select(t).order_by(t.c.name), _record(User))
 
     def remove_user(self, name: str) -> None:
         """Delete a user (no error if there is none)."""
-        with self._transaction() as cursor:
-            self._execute(cursor, "DELETE FROM users WHERE name = ?", (name,))
+        t = schema.users
+        with self._transaction() as connection:
+            connection.execute(delete(t).where(t.c.name == name))
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        camera: str | None,
+        kind: str,
+        source: str | None = None,
+        config_hash: str | None = None,
+        model: str | None = None,
+        detail: dict[str, Any] | None = None,
+        started: float | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Record the start of an ``analyze`` or ``engine`` run (of one camera, or None for
+        several) and return its id, for :meth:`write_metrics` and :meth:`upsert_alert`.
+
+        The id is ``<kind>-<UTC start>-<random>`` unless given (an existing id is refused).
+        """
+        if kind not in RUN_KINDS:
+            raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
+        started = time.time() if started is None else started
+        if run_id is None:
+            stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
+            run_id = f"{kind}-{stamp}-{secrets.token_hex(4)}"
+        run = Run(run_id, camera, kind, started, None, source, config_hash, model, detail or {})
+        row = {**dataclasses.asdict(run), "detail": json.dumps(run.detail, default=_json_default)}
+        t = schema.runs
+        with self._transaction() as connection:
+            if connection.execute(select(t.c.id).where(t.c.id == run_id)).first() is not None:
+                raise ValueError(f"a run with id {run_id!r} is already in the store")
+            connection.execute(t.insert(), row)
+        return run_id
+
+    def end_run(self, run_id: str, ended: float | None = None) -> None:
+        """Record that a run ended (now, unless ``ended`` is given).
+
+        Raises:
+            KeyError: no run has that id.
+        """
+        t = schema.runs
+        with self._transaction() as connection:
+            result = connection.execute(
+                update(t)
+                .where(t.c.id == run_id)
+                .values(ended=time.time() if ended is None else ended)
+            )
+            if result.rowcount == 0:
+                raise KeyError(f"no run with id {run_id!r}")
+
+    def run(self, run_id: str) -> Run | None:
+        """One run by id, or None."""
+        t = schema.runs
+        found = self._read(select(t).where(t.c.id == run_id), _record(Run, json_fields=["detail"]))
+        return found[0] if found else None
+
+    def runs(self, camera: str | None = None) -> list[Run]:
+        """Runs (of one camera, or all), newest first."""
+        t = schema.runs
+        query = _where(select(t), _equal(t, camera=camera))
+        query = query.order_by(t.c.started.desc(), t.c.id)
+        return self._read(query, _record(Run, json_fields=["detail"]))
+
+    # -- the engine lease ------------------------------------------------------------------
+
+    def acquire_lease(self, owner: str, ttl_s: float, now: float | None = None) -> Lease:
+        """Take the store's engine lease for ``owner`` (e.g. ``host:pid``), so that one engine
+        at a time writes the store. A lease whose heartbeat is older than ``ttl_s`` (an engine
+        that was killed) is taken over; the holder taking it again keeps its ``since``. Renew it
+        with :meth:`renew_lease` well within ``ttl_s``.
+
+        Atomic: of two engines acquiring at once, exactly one wins.
+
+        Raises:
+            StoreError: another owner holds a fresh lease (the message names it and since when).
+        """
+        if not owner:
+            raise ValueError("a lease needs an owner")
+        if not ttl_s > 0:
+            raise ValueError(f"lease ttl must be positive, not {ttl_s}")
+        now = time.time() if now is None else now
+        t = schema.leases
+        insert = self._sql.insert(t).values(
+            name=ENGINE_LEASE, owner=owner, since=now, heartbeat=now, ttl_s=float(ttl_s)
+        )
+        excluded = insert.excluded
+        statement = insert.on_conflict_do_update(
+            index_elements=[t.c.name],
+            set_={
+                "owner": excluded.owner,
+                "since": case((t.c.owner == excluded.owner, t.c.since), else_=excluded.since),
+                "heartbeat": excluded.heartbeat,
+                "ttl_s": excluded.ttl_s,
+            },
+            where=or_(t.c.owner == excluded.owner, t.c.heartbeat < now - ttl_s),
+        ).returning(*t.c)
+        with self._transaction() as connection:
+            row = connection.execute(statement).first()
+            if row is None:
+                holder = connection.execute(select(t).where(t.c.name == ENGINE_LEASE)).first()
+                raise StoreError(self._lease_held(_record(Lease)(holder), now))
+        return _record(Lease)(row)
+
+    def renew_lease(self, owner: str, now: float | None = None) -> Lease:
+        """Renew the engine lease that ``owner`` holds (its heartbeat).
+
+        Raises:
+            StoreError: ``owner`` does not hold it (it lapsed and another engine took it over).
+        """
+        now = time.time() if now is None else now
+        t = schema.leases
+        with self._transaction() as connection:
+            row = connection.execute(
+                update(t)
+                .where(t.c.name == ENGINE_LEASE, t.c.owner == owner)
+                .values(heartbeat=now)
+                .returning(*t.c)
+            ).first()
+            if row is None:
+                holder = connection.execute(select(t).where(t.c.name == ENGINE_LEASE)).first()
+                taken = (
+                    "nobody holds it now"
+                    if holder is None
+                    else self._lease_held(_record(Lease)(holder), now)
+                )
+                raise StoreError(f"{owner} lost the engine lease of store {self.url}: {taken}")
+        return _record(Lease)(row)
+
+    def release_lease(self, owner: str) -> bool:
+        """Give up the engine lease if ``owner`` holds it; returns whether it did."""
+        t = schema.leases
+        with self._transaction() as connection:
+            result = connection.execute(
+                delete(t).where(t.c.name == ENGINE_LEASE, t.c.owner == owner)
+            )
+            return result.rowcount > 0
+
+    def lease(self) -> Lease | None:
+        """Who holds the engine lease (fresh or stale), or None."""
+        t = schema.leases
+        found = self._read(select(t).where(t.c.name == ENGINE_LEASE), _record(Lease))
+        return found[0] if found else None
+
+    def _lease_held(self, holder: Lease, now: float) -> str:
+        since = datetime.fromtimestamp(holder.since, UTC).isoformat(timespec="seconds")
+        return (
+            f"store {self.url} is in use by engine {holder.owner} since {since} (last heartbeat "
+            f"{max(now - holder.heartbeat, 0):.0f} s ago); stop that engine first, or wait "
+            f"{holder.ttl_s:.0f} s after it stopped for its lease to lapse"
+        )
+
+    # -- the webhook outbox ----------------------------------------------------------------
+
+    def enqueue_webhook(
+        self, url: str, body: bytes | str, event_id: str, now: float | None = None
+    ) -> int:
+        """Keep a webhook POST of ``body`` to ``url`` until it is delivered; returns its id.
+
+        The same ``event_id`` to the same URL is queued once (the id of the first is returned),
+        so an event replayed after a restart is not posted twice.
+        """
+        payload = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        now = time.time() if now is None else now
+        t = schema.webhook_outbox
+        insert = self._sql.insert(t).values(
+            url=url,
+            event_id=event_id,
+            body=payload,
+            created=now,
+            next_try=now,
+            attempts=0,
+            state="pending",
+        )
+        statement = insert.on_conflict_do_nothing(index_elements=[t.c.url, t.c.event_id])
+        with self._transaction() as connection:
+            found = connection.execute(statement.returning(t.c.id)).scalar()
+            if found is None:
+                found = connection.execute(
+                    select(t.c.id).where(t.c.url == url, t.c.event_id == event_id)
+                ).scalar_one()
+        return int(found)
+
+    def due_webhooks(
+        self, url: str | None = None, now: float | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """Pending deliveries whose next try is due (of one URL, or all), oldest first."""
+        now = time.time() if now is None else now
+        t = schema.webhook_outbox
+        query = _where(
+            select(t), [*_equal(t, url=url), t.c.state == "pending", t.c.next_try <= now]
+        )
+        query = query.order_by(t.c.next_try, t.c.id).limit(limit)
+        return self._read(query, _webhook)
+
+    def webhook(self, delivery_id: int) -> WebhookDelivery | None:
+        """One delivery of the outbox by id (in any state), or None."""
+        t = schema.webhook_outbox
+        found = self._read(select(t).where(t.c.id == delivery_id), _webhook)
+        return found[0] if found else None
+
+    def mark_webhook_delivered(self, delivery_id: int, now: float | None = None) -> None:
+        """The receiver took it: it leaves the queue (KeyError if there is no such delivery)."""
+        done = time.time() if now is None else now
+        self._update_webhook(delivery_id, state="delivered", done=done)
+
+    def mark_webhook_failed(self, delivery_id: int, next_try: float, error: str) -> None:
+        """A try failed with ``error``: try again at ``next_try`` (epoch seconds)."""
+        self._update_webhook(delivery_id, next_try=next_try, last_error=error)
+
+    def give_up_webhook(self, delivery_id: int, error: str, now: float | None = None) -> None:
+        """Stop trying (after too many failures); kept with ``error`` as ``abandoned``."""
+        done = time.time() if now is None else now
+        self._update_webhook(delivery_id, state="abandoned", last_error=error, done=done)
+
+    def _update_webhook(self, delivery_id: int, **values: Any) -> None:
+        t = schema.webhook_outbox
+        with self._transaction() as connection:
+            result = connection.execute(
+                update(t).where(t.c.id == delivery_id).values(attempts=t.c.attempts + 1, **values)
+            )
+            if result.rowcount == 0:
+                raise KeyError(f"no webhook delivery with id {delivery_id}")
 
     # -- retention -------------------------------------------------------------------------
 
     def prune(self, retention: Retention, now: float | None = None) -> dict[str, int]:
         """Delete what is older than the retention periods; returns rows deleted per table.
 
-        Open alerts are kept however old.
+        Open alerts and pending webhook deliveries are kept however old.
         """
         now = time.time() if now is None else now
-        plan = [
-            ("metrics", "time", retention.metrics_days, ""),
-            ("alerts", "closed", retention.alerts_days, " AND closed IS NOT NULL"),
-            ("alert_actions", "time", retention.alerts_days, ""),
-            ("camera_events", "time", retention.health_days, ""),
-            ("audit_log", "time", retention.audit_days, ""),
+        alerts, outbox = schema.alerts, schema.webhook_outbox
+        plan: list[tuple[Table, Any, float | None, list[ColumnElement[bool]]]] = [
+            (schema.metrics, schema.metrics.c.time, retention.metrics_days, []),
+            (alerts, alerts.c.closed, retention.alerts_days, [alerts.c.closed.is_not(None)]),
+            (schema.alert_actions, schema.alert_actions.c.time, retention.alerts_days, []),
+            (schema.camera_events, schema.camera_events.c.time, retention.health_days, []),
+            (schema.audit_log, schema.audit_log.c.time, retention.audit_days, []),
+            (outbox, outbox.c.done, retention.alerts_days, [outbox.c.state != "pending"]),
         ]
         deleted: dict[str, int] = {}
-        with self._transaction() as cursor:
+        with self._transaction() as connection:
             for table, column, days, extra in plan:
                 if days is None:
                     continue
-                self._execute(
-                    cursor,
-                    f"DELETE FROM {table} WHERE {column} < ?{extra}",
-                    (now - days * DAY_S,),
+                result = connection.execute(
+                    delete(table).where(column < now - days * DAY_S, *extra)
                 )
-                deleted[table] = max(cursor.rowcount, 0)
+                deleted[table.name] = max(result.rowcount, 0)
         return deleted
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def _engine_or_raise(self) -> Engine:
+        if self._engine is None:
+            raise StoreError(f"store {self.url} is closed")
+        return self._engine
+
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Connection]:
+        """One transaction; on SQLite, a write transaction takes the write lock at its start
+        (``BEGIN IMMEDIATE``), so that a read-then-write never fails on a concurrent writer.
+        Without ``write``, each statement commits by itself on SQLite (for reads, and for a
+        single write statement)."""
         with self._lock:
-            if self._connection is None:
+            connection = self._connection
+            if connection is None:
                 raise StoreError(f"store {self.url} is closed")
-            cursor = self._connection.cursor()
             try:
-                yield cursor
-                self._connection.commit()
-            except BaseException:
-                self._connection.rollback()
-                raise
-            finally:
-                cursor.close()
+                with connection.begin():
+                    if write and self._sqlite:
+                        _driver_execute(connection, "BEGIN IMMEDIATE")
+                    yield connection
+            except DBAPIError as error:
+                raise StoreError(f"store {self.url}: {_reason(error)}") from error
+            except self._driver_error as error:
+                # From a statement run on the driver's cursor (_Compiled): as SQLAlchemy
+                # would, drop a connection the server closed (the next call opens another).
+                if self.dialect.is_disconnect(error, None, None) and not connection.closed:
+                    connection.invalidate(error)
+                raise StoreError(f"store {self.url}: {' '.join(str(error).split())}") from error
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._transaction() as cursor:
-            self._execute(cursor, sql, params)
-            return [tuple(row) for row in cursor.fetchall()]
+    def _read(self, query: Select[Any], make: Callable[[Any], R]) -> list[R]:
+        with self._transaction(write=False) as connection:
+            return [make(row) for row in connection.execute(query)]
 
-    def _execute(self, cursor: Any, sql: str, params: Sequence[Any] = ()) -> None:
-        cursor.execute(self._sql(sql), tuple(params))
+    def _migrate(self) -> None:
+        """Bring the schema to the newest revision (under the write lock, once)."""
+        connection = self._connection
+        assert connection is not None
+        try:
+            with self._lock:
+                with connection.begin():
+                    if is_current(connection):
+                        return
+                with connection.begin():
+                    if self._sqlite:
+                        connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    upgrade(connection)
+        except NewerStoreError as error:
+            raise StoreError(
+                f"store {self.url} has {error}, newer than this crowdwatch understands "
+                f"({SCHEMA_VERSION}, revision {schema.HEAD}); upgrade crowdwatch"
+            ) from error
 
-    def _executemany(self, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            cursor.executemany(self._sql(sql), [tuple(row) for row in rows])
-
-    def _sql(self, sql: str) -> str:
-        return (
-            sql if self.dialect.placeholder == "?" else sql.replace("?", self.dialect.placeholder)
-        )
-
-    def _create_schema(self) -> None:
-        ddl = _TABLES.format(serial=self.dialect.serial, real=self.dialect.real)
-        with self._transaction() as cursor:
-            for statement in filter(str.strip, ddl.split(";")):
-                cursor.execute(statement)
-            self._execute(cursor, "SELECT value FROM meta WHERE key = 'schema_version'")
-            row = cursor.fetchone()
-            if row is None:
-                self._execute(
-                    cursor,
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"store {self.url} has schema version {row[0]}, newer than this crowdwatch "
-                    f"understands ({SCHEMA_VERSION}); upgrade crowdwatch"
-                )
-
-    def _latest_config(self, cursor: Any) -> ConfigVersion | None:
-        self._execute(
-            cursor,
-            "SELECT version, time, author, note, config FROM config_versions "
-            "ORDER BY version DESC LIMIT 1",
-        )
-        row = cursor.fetchone()
+    def _latest_config(self, connection: Connection) -> ConfigVersion | None:
+        t = schema.config_versions
+        row = connection.execute(select(t).order_by(t.c.version.desc()).limit(1)).first()
         return _config_version(row) if row else None
 
-    def _insert_audit(self, cursor: Any, entry: AuditEntry) -> AuditEntry:
-        self._execute(
-            cursor,
-            "INSERT INTO audit_log (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?) "
-            "RETURNING id",
-            (
-                entry.time,
-                entry.actor,
-                entry.action,
-                entry.target,
-                json.dumps(entry.detail, default=_json_default),
+    def _insert_audit(self, connection: Connection, entry: AuditEntry) -> AuditEntry:
+        t = schema.audit_log
+        row = dataclasses.asdict(entry)
+        del row["id"]
+        row["detail"] = json.dumps(entry.detail, default=_json_default)
+        new_id = connection.execute(t.insert().returning(t.c.id), row).scalar_one()
+        return dataclasses.replace(entry, id=int(new_id))
+
+
+class _Statements:
+    """Statements built once per store from the table definitions. The upserts of the hot
+    paths (a frame's metrics, an alert, a camera's health) are also compiled once
+    (:class:`_Compiled`)."""
+
+    def __init__(self, insert: Callable[[Table], Any], dialect: Dialect) -> None:
+        self.insert = insert
+        self.metrics_upsert = _Compiled(_upsert(insert, schema.metrics), dialect)
+        latest = insert(schema.latest_metrics)
+        self.latest_upsert = _Compiled(
+            latest.on_conflict_do_update(
+                index_elements=list(schema.latest_metrics.primary_key),
+                set_=_excluded(latest, schema.latest_metrics),
+                where=latest.excluded.time >= schema.latest_metrics.c.time,
             ),
+            dialect,
         )
-        return AuditEntry(
-            entry.time,
-            entry.actor,
-            entry.action,
-            entry.target,
-            entry.detail,
-            int(cursor.fetchone()[0]),
+        # What the analysis engine does not know (acknowledgements made in the console, the
+        # snapshot, the run) is kept when an update lacks it.
+        keep = ("acknowledged_by", "acknowledged_at", "acknowledged_note", "snapshot", "run_id")
+        self.alert_upsert = _Compiled(_upsert(insert, schema.alerts, keep=keep), dialect)
+        self.health_upsert = _Compiled(_upsert(insert, schema.camera_health), dialect)
+        self.recording_upsert = _upsert(insert, schema.recordings)
+        users = insert(schema.users)
+        self.user_upsert = users.on_conflict_do_update(
+            index_elements=list(schema.users.primary_key),
+            set_={"role": users.excluded.role, "password_hash": users.excluded.password_hash},
         )
 
 
-def _filters(
-    equal: Sequence[tuple[str, Any]],
-    ranges: Sequence[tuple[str, Any]],
-    flags: Sequence[str] = (),
-    prefixes: Sequence[tuple[str, Any]] = (),
-) -> tuple[str, list[Any]]:
-    """A WHERE clause from the conditions whose value is given, and its parameters."""
-    clauses, params = list(flags), []
-    for clause, value in [*equal, *ranges]:
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    for clause, value in prefixes:
-        if value is not None:
-            clauses.append(clause)
-            params.append(f"{value}%")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+class _Compiled:
+    """A statement compiled once for the store's database, run with the driver's
+    ``executemany``: each row's values are taken by the bind names SQLAlchemy compiled
+    (the column names), in the order it compiled them.
+
+    This skips SQLAlchemy's per-call statement caching and parameter processing, which cost
+    more than the SQLite write itself on the hot paths; so it is only for statements whose
+    parameters need no processing by their type (checked here).
+    """
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        names = list(compiled.positiontup or compiled.bind_names.values())
+        for name in names:
+            impl = compiled.binds[name].type.dialect_impl(dialect)
+            # Float's processor only turns Decimals into floats; the store passes floats.
+            if impl.bind_processor(dialect) not in (None, processors.to_float):
+                raise TypeError(f"{name} needs SQLAlchemy's parameter processing")
+        self.statement = statement
+        self.sql = compiled.string
+        self.names = names
+        self.positional = compiled.positional
+
+    def execute(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Run it once per row (``rows`` map column names to values), in the connection's
+        transaction."""
+        names = self.names
+        if self.positional:
+            params: list[Any] = [tuple([row[n] for n in names]) for row in rows]
+        else:
+            params = [{n: row[n] for n in names} for row in rows]
+        _driver_execute(connection, self.sql, params)
 
 
-def _metric_row(sample: MetricSample) -> tuple[Any, ...]:
+def _driver_execute(connection: Connection, sql: str, params: Sequence[Any] = ()) -> None:
+    """Run ``sql`` on the driver's cursor (once, or once per item of ``params``); the driver's
+    errors are turned into StoreErrors by :meth:`SqlStore._transaction`."""
+    cursor = connection.connection.cursor()
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        elif params:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def _upsert(insert: Callable[[Table], Any], table: Table, keep: Sequence[str] = ()) -> Any:
+    """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET`` every other column (those in
+    ``keep`` only when the new value is not NULL)."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key), set_=_excluded(statement, table, keep=keep)
+    )
+
+
+def _excluded(statement: Any, table: Table, keep: Sequence[str] = ()) -> dict[str, Any]:
+    """``column = excluded.column`` for every column outside the primary key."""
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        new = statement.excluded[column.name]
+        values[column.name] = func.coalesce(new, column) if column.name in keep else new
+    return values
+
+
+def _where(query: Select[Any], *conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    every = [condition for group in conditions for condition in group]
+    return query.where(*every) if every else query
+
+
+def _equal(table: Table, **values: Any) -> list[ColumnElement[bool]]:
+    """``column = value`` for each given (not None) value, by column name."""
+    return [table.c[name] == value for name, value in values.items() if value is not None]
+
+
+def _range(
+    column: ColumnElement[Any], start: float | None, end: float | None
+) -> list[ColumnElement[bool]]:
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column <= end)
+    return conditions
+
+
+# Record fields whose column has another name.
+_RECORDING_COLUMNS = {"start": "start_time", "end": "end_time"}
+_ALERT_COLUMNS = {"start": "start_time", "end": "end_time"}
+
+
+def _row(record: Any, columns: dict[str, str]) -> dict[str, Any]:
+    """A record's fields by column name."""
+    return {columns.get(k, k): v for k, v in dataclasses.asdict(record).items()}
+
+
+def _record(
+    cls: type[R], columns: dict[str, str] | None = None, json_fields: Sequence[str] = ()
+) -> Callable[[Any], R]:
+    """Makes a ``cls`` from a row, each field from the column of its name (or
+    ``columns[field]``), JSON columns decoded."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    sources = [(name, (columns or {}).get(name, name), name in json_fields) for name in names]
+
+    def make(row: Any) -> R:
+        mapping = row._mapping
+        return cls(
+            **{
+                name: _loads(mapping[column]) if decode else mapping[column]
+                for name, column, decode in sources
+            }
+        )
+
+    return make
+
+
+def _metric_row(sample: MetricSample, run_id: str | None) -> dict[str, Any]:
     if not sample.camera or not sample.zone:
         raise ValueError(f"metric sample needs a camera and a zone, got {sample!r}")
     if not math.isfinite(sample.time):
         raise ValueError(f"metric sample of {sample.target} has a non-finite time {sample.time}")
-    core = [_finite(sample.values.get(name)) for name in CORE_METRICS]
-    extra = {k: _finite(v) for k, v in sample.values.items() if k not in CORE_METRICS}
-    return (
-        sample.camera,
-        sample.zone,
-        sample.kind,
-        float(sample.time),
-        sample.frame_index,
-        sample.level,
-        *core,
-        json.dumps(extra, allow_nan=False),
-    )
+    values = sample.values
+    row = {
+        "camera": sample.camera,
+        "zone": sample.zone,
+        "kind": sample.kind,
+        "time": float(sample.time),
+        "frame_index": sample.frame_index,
+        "level": sample.level,
+        "extra": json.dumps(
+            {k: _finite(v) for k, v in values.items() if k not in CORE_METRICS}, allow_nan=False
+        ),
+        "run_id": sample.run_id or run_id,
+    }
+    for name in CORE_METRICS:
+        row[name] = _finite(values.get(name))
+    return row
 
 
-def _latest_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+def _latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        key = row[:3]
-        if key not in newest or row[3] >= newest[key][3]:
+        key = (row["camera"], row["zone"], row["kind"])
+        if key not in newest or row["time"] >= newest[key]["time"]:
             newest[key] = row
     return list(newest.values())
 
 
-def _metric_sample(row: Sequence[Any]) -> MetricSample:
-    values: dict[str, float | None] = dict(zip(CORE_METRICS, row[6:10], strict=True))
-    values.update(_loads(row[10]) or {})
+def _metric_sample(row: Any) -> MetricSample:
+    mapping = row._mapping
+    values: dict[str, float | None] = {name: mapping[name] for name in CORE_METRICS}
+    values.update(_loads(mapping["extra"]) or {})
     return MetricSample(
-        camera=row[0],
-        zone=row[1],
-        kind=row[2],
-        time=row[3],
-        frame_index=row[4],
-        level=row[5],
+        camera=mapping["camera"],
+        zone=mapping["zone"],
+        kind=mapping["kind"],
+        time=mapping["time"],
+        frame_index=mapping["frame_index"],
+        level=mapping["level"],
         values=values,
+        run_id=mapping["run_id"],
     )
 
 
-def _stored_alert(row: Sequence[Any]) -> StoredAlert:
-    return StoredAlert(*row[:17], record=_loads(row[17]) or {})
+_alert_record = _record(StoredAlert, _ALERT_COLUMNS, json_fields=["record"])
 
 
-def _config_version(row: Sequence[Any]) -> ConfigVersion:
-    return ConfigVersion(int(row[0]), row[1], row[2], row[3], _loads(row[4]))
+def _stored_alert(row: Any) -> StoredAlert:
+    alert = _alert_record(row)
+    return alert if alert.record is not None else dataclasses.replace(alert, record={})
+
+
+_config_version = _record(ConfigVersion, json_fields=["config"])
+_webhook = _record(WebhookDelivery)
+
+
+def _audit_entry(row: Any) -> AuditEntry:
+    mapping = row._mapping
+    return AuditEntry(
+        mapping["time"],
+        mapping["actor"],
+        mapping["action"],
+        mapping["target"],
+        _loads(mapping["detail"]) or {},
+        mapping["id"],
+    )
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
@@ -924,3 +1201,8 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _reason(error: DBAPIError) -> str:
+    """The database's own message on one line, without SQLAlchemy's statement and links."""
+    return " ".join(str(error.orig).split()) or type(error.orig).__name__

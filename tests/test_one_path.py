@@ -61,9 +61,7 @@ def _series(store_path: Path) -> dict:
         samples = store.metrics("plaza")
         alerts = store.alerts(camera="plaza")
     start = min(sample.time for sample in samples)
-    values = {
-        (s.kind, s.zone, s.frame_index): {**s.values, "level": s.level} for s in samples
-    }
+    values = {(s.kind, s.zone, s.frame_index): {**s.values, "level": s.level} for s in samples}
     described = sorted(
         (a.zone, a.rule, a.level, round(a.start - start, 3), round(a.opened - start, 3),
          round(a.value, 4), round(a.peak, 4))

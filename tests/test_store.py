@@ -11,7 +11,7 @@ from pgserver import fresh_database_url
 
 from crowdwatch.alerts import AlertEngine, AlertRule
 from crowdwatch.config import load_config
-from crowdwatch.metrics import ZoneMetrics
+from crowdwatch.metrics import LineMetrics, ZoneMetrics
 from crowdwatch.store import (
     CameraHealth,
     MetricSample,
@@ -23,6 +23,7 @@ from crowdwatch.store import (
     WallClock,
     open_store,
 )
+from crowdwatch.types import Level
 
 T0 = 1_750_000_000.0
 
@@ -76,9 +77,12 @@ def test_metrics_writer_takes_pipeline_records_and_line_records(store) -> None:
     writer = StoreMetricsWriter(store, WallClock(T0))
     zone = ZoneMetrics(
         camera="gate", zone="north", frame_index=7, time_s=1.5, count=12.0, area_m2=10.0,
-        density=1.2, level="advisory",
+        density=1.2, level=Level.ADVISORY,
     )  # fmt: skip
-    line = {"camera": "gate", "line": "door", "time_s": 1.5, "crossed_in": 3, "crossed_out": 1}
+    line = LineMetrics(
+        camera="gate", line="door", frame_index=7, time_s=1.5, length_m=2.0, flow_in=1.0,
+        flow_out=0.5, flow_rate=1.5, crossed_in=3, crossed_out=1,
+    )  # fmt: skip
     assert writer.write([zone, line]) == 2
     stored = {s.kind: s for s in store.latest_metrics("gate")}
     assert stored["zone"].time == T0 + 1.5 and stored["zone"].level == "advisory"

@@ -25,6 +25,7 @@ from crowdwatch.estimators.base import Estimator
 from crowdwatch.pipeline.camera import CameraAnalyzer
 from crowdwatch.pipeline.health import CaptureCounts, HealthReporter
 from crowdwatch.pipeline.outputs import build_run_outputs
+from crowdwatch.pipeline.provenance import config_sha256
 from crowdwatch.recording.recorder import RecordingOptions
 from crowdwatch.store.records import CameraHealth
 from crowdwatch.store.sinks import WallClock
@@ -112,6 +113,15 @@ class CameraWorker:
         self.stats = WorkerStats()
         self.error: str | None = None
         self._analyzer = CameraAnalyzer(camera, estimator, event.heatmap)
+        self._grabber = self._make_grabber(camera)
+        # Each start of a camera is a run of its own in the store (metrics and alerts say which).
+        self.run_id = store.start_run(
+            camera.name,
+            "engine",
+            source=self._grabber.name,
+            config_hash=config_sha256(event),
+            model=str(estimator.model_file),
+        )
         self._outputs = build_run_outputs(
             event,
             camera,
@@ -119,11 +129,11 @@ class CameraWorker:
             clock=WallClock(),  # frames carry their capture time in epoch seconds
             store=store,
             recording=self.options.recording,
+            run_id=self.run_id,
         )
         self._health = HealthReporter(
             store, camera.name, target_fps=self.target_fps, every_s=self.options.health_every_s
         )
-        self._grabber = self._make_grabber(camera)
         self._pending: CameraConfig | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.name}", daemon=True)
@@ -282,6 +292,10 @@ class CameraWorker:
         self._grabber.stop()
         state = "failed" if self.error else "stopped"
         self._health.report(state, error=self._problems(), counts=self._counts(), force=True)
+        try:
+            self.store.end_run(self.run_id)
+        except Exception:
+            log.exception("camera %s: cannot record the end of its run", self.name)
 
     def _recover_after_unclean_stop(self) -> None:
         """After a crash or a kill the store still shows the camera running, with alerts open:

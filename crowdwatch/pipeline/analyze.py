@@ -109,9 +109,18 @@ def analyze(
         fps = _output_fps(frames.fps, options)
         opened = open_store(store) if store else None
         try:
+            run_id = None
             if opened is not None:
                 opened.save_config(
                     config, author="crowdwatch analyze", note=f"analysis of {camera.name}"
+                )
+                run_id = opened.start_run(
+                    camera.name,
+                    "analyze",
+                    source=frames.name,
+                    config_hash=provenance["config_sha256"],
+                    model=provenance["model_file"],
+                    run_id=provenance["run_id"],
                 )
             outputs = build_run_outputs(
                 config,
@@ -122,6 +131,7 @@ def analyze(
                 store=opened,
                 recording=make_recording_options(config, record, fps=fps) if record else None,
                 video_fps=fps if options.write_video else None,
+                run_id=run_id,
             )
         except BaseException:
             if opened is not None:
@@ -243,7 +253,10 @@ class _Run:
 
     def _close_store(self) -> None:
         if self.store is not None:
-            self.store.close()
+            try:
+                self.store.end_run(self.summary.provenance["run_id"])
+            finally:
+                self.store.close()
 
     def _write_birdseye(self) -> None:
         image = self.outputs.birdseye_image()

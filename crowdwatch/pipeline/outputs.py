@@ -231,6 +231,7 @@ def build_run_outputs(
     store: SqlStore | None = None,
     recording: RecordingOptions | None = None,
     video_fps: float | None = None,
+    run_id: str | None = None,
 ) -> RunOutputs:
     """What a run of ``camera`` keeps, from the event config.
 
@@ -238,7 +239,8 @@ def build_run_outputs(
     ``alerts.jsonl``, ``snapshots/``, ``birdseye.png`` and, with ``video_fps``,
     ``annotated.mp4``. Without one, a recorded camera keeps its alert log and snapshots in its
     recording folder (``<root>/<camera>/alerts.jsonl``, ``.../alerts/``). With ``store``:
-    metrics and alerts go to the store too (times through ``clock``); with ``recording``: the
+    metrics and alerts go to the store too (times through ``clock``, tagged with ``run_id``:
+    see :meth:`SqlStore.start_run`); with ``recording``: the
     frames and heat maps are recorded (indexed in ``store``). Every run POSTs alert events to
     the config's ``webhooks`` and follows its ``privacy`` section.
     """
@@ -258,8 +260,8 @@ def build_run_outputs(
     if base is not None:
         sinks.append(JsonlAlertLog(base / ALERTS_FILE, kinds=LOGGED_EVENTS))
     if store is not None:
-        metrics.append(StoreMetricsWriter(store, clock))
-        sinks.append(StoreAlertSink(store, clock, snapshot_folder=base))
+        metrics.append(StoreMetricsWriter(store, clock, run_id=run_id))
+        sinks.append(StoreAlertSink(store, clock, snapshot_folder=base, run_id=run_id))
     sinks += [
         WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
         for hook in config.webhooks

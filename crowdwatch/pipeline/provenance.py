@@ -19,15 +19,15 @@ from crowdwatch.estimators.base import Estimator
 _CHUNK = 1 << 20
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """A run id that sorts by start time and never repeats: ``20261201T214512Z-3f9a1c``.
+def new_run_id(kind: str = "analyze", now: datetime | None = None) -> str:
+    """A run id that sorts by start time and never repeats: ``analyze-20261201T214512Z-3f9a1c``.
 
     Example:
-        >>> new_run_id(datetime(2026, 12, 1, 21, 45, 12, tzinfo=timezone.utc))[:17]
-        '20261201T214512Z-'
+        >>> new_run_id(now=datetime(2026, 12, 1, 21, 45, 12, tzinfo=timezone.utc))[:25]
+        'analyze-20261201T214512Z-'
     """
     now = now or datetime.now(timezone.utc)
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return f"{kind}-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
 
 
 def config_sha256(config: EventConfig) -> str:

@@ -7,7 +7,6 @@ video time; for the live engine, whose frames already carry epoch times, an offs
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -16,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crowdwatch.alerts.records import AlertEvent, AlertRecord
+from crowdwatch.alerts.records import AlertEvent, AlertRecord, alert_id
 from crowdwatch.store.records import MetricSample
 from crowdwatch.store.sql import SqlStore
+from crowdwatch.types import LineMetrics, MetricsRecord, ZoneMetrics
 
 _ALERT_TIMES = ("start_s", "opened_s", "end_s", "closed_s", "acknowledged_s")
 # Fields of a metrics record that identify it rather than measure something.
@@ -47,42 +47,45 @@ class WallClock:
 
 
 def alert_at_wall_time(record: AlertRecord, clock: WallClock) -> AlertRecord:
-    """A copy of an alert with every time moved from stream to wall time."""
+    """A copy of an alert with every time moved from stream to wall time.
+
+    Its id is made from the wall-time start, so two analyses of one recording (whose alerts
+    start at the same video times) never share an alert row; for live streams, whose stream
+    time is already wall time, the id is unchanged.
+    """
     shifted = record.copy()
     for name in _ALERT_TIMES:
         value = getattr(shifted, name)
         if value is not None:
             setattr(shifted, name, clock.wall(value))
+    if clock.offset:
+        shifted.id = alert_id(record.target, record.rule, record.level, shifted.start_s)
     return shifted
 
 
-def metric_sample(record: Any, clock: WallClock) -> MetricSample:
-    """A store sample from any metrics record of the pipeline (``ZoneMetrics`` or a line's).
-
-    The record needs ``camera``, ``time_s`` and ``zone`` (or ``line``, which makes a sample of
-    kind ``line``); each of its other numeric fields becomes a value.
+def metric_sample(
+    record: MetricsRecord, clock: WallClock, run_id: str | None = None
+) -> MetricSample:
+    """A store sample from a frame's metrics record: a zone's (kind ``zone``) or a counting
+    line's (kind ``line``); every measured number becomes a value (flags as 0/1), the level is
+    stored by its label, and the level of service is left out (it follows from the numbers).
     """
-    fields = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
-    target = fields.get("zone") if "zone" in fields else fields.get("line")
-    if not fields.get("camera") or not target or fields.get("time_s") is None:
-        raise ValueError(
-            f"cannot store metrics record without camera, zone/line and time: {record!r}"
-        )
-    # Numbers (flags such as ``stalled`` as 0/1); labels such as a level of service are left
-    # out: they follow from the numbers.
-    values = {
-        name: _number(value)
-        for name, value in fields.items()
-        if name not in _IDENTITY_FIELDS and (value is None or isinstance(value, (int, float)))
-    }
+    if isinstance(record, ZoneMetrics):
+        kind, target = "zone", record.zone
+    elif isinstance(record, LineMetrics):
+        kind, target = "line", record.line
+    else:
+        raise TypeError(f"not a metrics record: {record!r}")
+    values = {name: _number(value) for name, value in record.alert_inputs().items()}
     return MetricSample(
-        camera=fields["camera"],
+        camera=record.camera,
         zone=target,
-        time=clock.wall(float(fields["time_s"])),
+        time=clock.wall(record.time_s),
         values=values,
-        kind=fields.get("kind") or ("zone" if "zone" in fields else "line"),
-        frame_index=fields.get("frame_index"),
-        level=str(fields.get("level") or "normal"),
+        kind=kind,
+        frame_index=record.frame_index,
+        level=record.level.label,
+        run_id=run_id,
     )
 
 
@@ -101,10 +104,12 @@ class StoreAlertSink:
         clock: WallClock | None = None,
         close_store: bool = False,
         snapshot_folder: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ):
         self.store = store
         self.clock = clock or WallClock()
         self.close_store = close_store
+        self.run_id = run_id
         self.snapshot_prefix = _snapshot_prefix(store, snapshot_folder)
 
     def emit(self, event: AlertEvent) -> None:
@@ -116,7 +121,7 @@ class StoreAlertSink:
         record = alert_at_wall_time(event.record, self.clock)
         if record.snapshot and self.snapshot_prefix and not os.path.isabs(record.snapshot):
             record.snapshot = os.path.join(self.snapshot_prefix, record.snapshot)
-        self.store.upsert_alert(record)
+        self.store.upsert_alert(record, run_id=self.run_id)
 
     def close(self) -> None:
         """Close the store if this sink owns it."""
@@ -125,15 +130,20 @@ class StoreAlertSink:
 
 
 class StoreMetricsWriter:
-    """Writes each analysed frame's metrics records to a store, one transaction per frame."""
+    """Writes each analysed frame's metrics records to a store, one transaction per frame,
+    each sample carrying the run's id."""
 
-    def __init__(self, store: SqlStore, clock: WallClock | None = None) -> None:
+    def __init__(
+        self, store: SqlStore, clock: WallClock | None = None, run_id: str | None = None
+    ) -> None:
         self.store = store
         self.clock = clock or WallClock()
+        self.run_id = run_id
 
-    def write(self, records: Iterable[Any]) -> int:
+    def write(self, records: Iterable[MetricsRecord]) -> int:
         """Store one frame's records (zones and lines); returns how many."""
-        return self.store.write_metrics([metric_sample(r, self.clock) for r in records])
+        samples = [metric_sample(record, self.clock, self.run_id) for record in records]
+        return self.store.write_metrics(samples)
 
     def close(self) -> None:
         """Nothing to flush: every frame is committed when written."""

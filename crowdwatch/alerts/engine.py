@@ -88,11 +88,13 @@ class AlertEngine:
         rules: target id (``"camera/zone"`` or ``"camera/line"``) -> its rules. Rules under
             ``"*"`` apply to every target without rules of its own. Rules may be
             :class:`AlertRule` objects or plain dictionaries (validated here).
+        run: the run's id, part of every alert id (see :func:`alert_id`).
 
     Each target's samples must come in time order; different targets may interleave.
     """
 
-    def __init__(self, rules: Mapping[str, Sequence[AlertRule | Mapping]]) -> None:
+    def __init__(self, rules: Mapping[str, Sequence[AlertRule | Mapping]], run: str = "") -> None:
+        self._run = run
         self._rules = {target: _validated(target, items) for target, items in rules.items()}
         self._trackers: dict[str, list[_LevelTracker]] = {}
         self._last_time: dict[str, float] = {}
@@ -212,7 +214,7 @@ class AlertEngine:
         label = level.level.label
         camera, zone = split_target(target)
         record = AlertRecord(
-            id=alert_id(target, tracker.rule.label, label, tracker.since_s),
+            id=alert_id(target, tracker.rule.label, label, tracker.since_s, self._run),
             target=target,
             camera=camera,
             zone=zone,

@@ -34,14 +34,19 @@ def split_target(target: str) -> tuple[str, str]:
     return (camera, zone) if slash else ("", target)
 
 
-def alert_id(target: str, rule: str, level: str, start_s: float) -> str:
-    """A short id that depends only on what the alert is, so replays give the same ids.
+def alert_id(target: str, rule: str, level: str, start_s: float, run: str = "") -> str:
+    """A short id that depends only on what the alert is (and which run raised it), so
+    replays give the same ids while two runs over one recording never share one.
 
     Example:
         >>> alert_id("cam/a", "density", "warning", 12.0)
         '61d3a662108b06b3'
+        >>> alert_id("cam/a", "density", "warning", 12.0, run="analyze-1") != _
+        True
     """
     key = f"{target}\n{rule}\n{level}\n{start_s:.6f}"
+    if run:
+        key += f"\n{run}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 

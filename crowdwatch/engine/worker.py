@@ -112,7 +112,6 @@ class CameraWorker:
         self.options = options or WorkerOptions()
         self.stats = WorkerStats()
         self.error: str | None = None
-        self._analyzer = CameraAnalyzer(camera, estimator, event.heatmap)
         self._grabber = self._make_grabber(camera)
         # Each start of a camera is a run of its own in the store (metrics and alerts say which).
         self.run_id = store.start_run(
@@ -122,6 +121,7 @@ class CameraWorker:
             config_hash=config_sha256(event),
             model=str(estimator.model_file),
         )
+        self._analyzer = CameraAnalyzer(camera, estimator, event.heatmap, run_id=self.run_id)
         self._outputs = build_run_outputs(
             event,
             camera,
@@ -267,7 +267,7 @@ class CameraWorker:
             return
         # Open alerts are closed under the old rules and re-evaluated under the new ones.
         self._outputs.emit(self._analyzer.finish(max(time.time(), self._last_time + 1e-6)))
-        analyzer = CameraAnalyzer(camera, self.estimator, self.event.heatmap)
+        analyzer = CameraAnalyzer(camera, self.estimator, self.event.heatmap, run_id=self.run_id)
         analyzer.heatmap = self._analyzer.heatmap
         self._analyzer = analyzer
         if (camera.source, camera.source_fps) != (self.camera.source, self.camera.source_fps):

@@ -102,10 +102,9 @@ def analyze(
         raise ValueError("recording needs a store to index it: give store as well as record")
     prepare_run_folder(out_dir, overwrite=options.overwrite, keep_also=(store, record))
     with open_source(camera.source, file_fps=camera.source_fps) as frames:
-        analyzer = CameraAnalyzer(
-            camera, estimator or make_estimator(config.estimator), config.heatmap
-        )
-        provenance = run_provenance(config, config_path=config_path, estimator=analyzer.estimator)
+        estimator = estimator or make_estimator(config.estimator)
+        provenance = run_provenance(config, config_path=config_path, estimator=estimator)
+        analyzer = CameraAnalyzer(camera, estimator, config.heatmap, run_id=provenance["run_id"])
         fps = _output_fps(frames.fps, options)
         opened = open_store(store) if store else None
         try:

@@ -37,7 +37,8 @@ class CameraAnalyzer:
 
     The scene (zones, lines, calibration raised to where the estimator puts people) is built
     from the first frame's size and its estimate's :class:`~crowdwatch.types.Anchor`; a later
-    estimate with another anchor is an error, never a silent switch.
+    estimate with another anchor is an error, never a silent switch. ``run_id`` is part of
+    every alert id, so two runs over one recording never share an alert.
 
     Example:
         >>> analyzer = CameraAnalyzer(camera_config, make_estimator())  # doctest: +SKIP
@@ -50,8 +51,11 @@ class CameraAnalyzer:
         camera: CameraConfig,
         estimator: Estimator,
         heatmap: HeatmapConfig | None = None,
+        *,
+        run_id: str = "",
     ) -> None:
         self.camera = camera
+        self.run_id = run_id
         self.estimator = estimator
         self.heatmap_config = heatmap or HeatmapConfig()
         self.heatmap = LiveHeatmap(self.heatmap_config.half_life_s)
@@ -154,4 +158,4 @@ class CameraAnalyzer:
             )
         rules.update({f"{self.camera.name}/{line.name}": list(line.alerts)
                       for line in self.camera.lines})  # fmt: skip
-        self.engine = AlertEngine(rules)
+        self.engine = AlertEngine(rules, run=self.run_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crowdwatch.alerts.records import AlertEvent, AlertRecord, alert_id
+from crowdwatch.alerts.records import AlertEvent, AlertRecord
 from crowdwatch.store.records import MetricSample
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import LineMetrics, MetricsRecord, ZoneMetrics
@@ -47,19 +47,12 @@ class WallClock:
 
 
 def alert_at_wall_time(record: AlertRecord, clock: WallClock) -> AlertRecord:
-    """A copy of an alert with every time moved from stream to wall time.
-
-    Its id is made from the wall-time start, so two analyses of one recording (whose alerts
-    start at the same video times) never share an alert row; for live streams, whose stream
-    time is already wall time, the id is unchanged.
-    """
+    """A copy of an alert with every time moved from stream to wall time."""
     shifted = record.copy()
     for name in _ALERT_TIMES:
         value = getattr(shifted, name)
         if value is not None:
             setattr(shifted, name, clock.wall(value))
-    if clock.offset:
-        shifted.id = alert_id(record.target, record.rule, record.level, shifted.start_s)
     return shifted
 
 

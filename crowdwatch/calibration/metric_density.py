@@ -120,14 +120,22 @@ class GroundDensityMapper:
             -1,
         )
         self._kernel = _disk_kernel(radius_m, cell_m)
+        # What grid_to_image reads every frame, made once: finite sampling maps and the pixels
+        # that see no grid.
+        self._remap_x = np.nan_to_num(self._map_x, nan=-1.0)
+        self._remap_y = np.nan_to_num(self._map_y, nan=-1.0)
+        self._unmapped = np.flatnonzero(~inside)
+        self._selected_cells = self._flat_cell[inside]
+        self._selected_pixels = np.flatnonzero(inside)
 
     def ground_counts(self, density: np.ndarray) -> np.ndarray:
         """People per grid cell (rows, columns) float32: the map's mass moved to the ground."""
         self._check_shape(density)
         rows, columns = self.grid.shape
-        selected = self.mapped & (density != 0)
         counts = np.bincount(
-            self._flat_cell[selected], weights=density[selected], minlength=rows * columns
+            self._selected_cells,
+            weights=density.reshape(-1)[self._selected_pixels],
+            minlength=rows * columns,
         )
         return counts.reshape(rows, columns).astype(np.float32)
 
@@ -144,12 +152,12 @@ class GroundDensityMapper:
         """A :meth:`ground_grid` read back at each pixel's ground position (H, W); NaN off it."""
         values = cv2.remap(
             grid,
-            np.nan_to_num(self._map_x, nan=-1.0),
-            np.nan_to_num(self._map_y, nan=-1.0),
+            self._remap_x,
+            self._remap_y,
             interpolation=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        values[~self.mapped] = np.nan
+        values.reshape(-1)[self._unmapped] = np.nan
         return values
 
     def _check_shape(self, density: np.ndarray) -> None:

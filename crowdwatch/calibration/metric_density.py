@@ -125,18 +125,20 @@ class GroundDensityMapper:
         self._remap_x = np.nan_to_num(self._map_x, nan=-1.0)
         self._remap_y = np.nan_to_num(self._map_y, nan=-1.0)
         self._unmapped = np.flatnonzero(~inside)
-        self._selected_cells = self._flat_cell[inside]
-        self._selected_pixels = np.flatnonzero(inside)
+        # Moving mass to the ground is a fixed pixels -> cells sum: one sparse product a frame.
+        from scipy.sparse import csr_matrix
+
+        pixels = np.flatnonzero(inside)
+        self._to_cells = csr_matrix(
+            (np.ones(len(pixels), np.float64), (self._flat_cell.reshape(-1)[pixels], pixels)),
+            shape=(rows * columns, inside.size),
+        )
 
     def ground_counts(self, density: np.ndarray) -> np.ndarray:
         """People per grid cell (rows, columns) float32: the map's mass moved to the ground."""
         self._check_shape(density)
         rows, columns = self.grid.shape
-        counts = np.bincount(
-            self._selected_cells,
-            weights=density.reshape(-1)[self._selected_pixels],
-            minlength=rows * columns,
-        )
+        counts = self._to_cells @ density.reshape(-1).astype(np.float64)
         return counts.reshape(rows, columns).astype(np.float32)
 
     def ground_grid(self, density: np.ndarray) -> np.ndarray:

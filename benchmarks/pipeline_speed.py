@@ -76,10 +76,14 @@ def read_frames(count: int, fps: float = 7.0) -> list[Frame]:
 class Crowdwatch:
     """``CameraAnalyzer.process`` + ``annotate``, frame after frame, as a camera runs them."""
 
-    def __init__(self, camera, estimator) -> None:
+    def __init__(self, camera, estimator, fps: float = 7.0) -> None:
         self.analyzer = CameraAnalyzer(camera, estimator)
+        self.fps, self.count = fps, 0
 
     def __call__(self, frame: Frame) -> None:
+        # Frames repeat when a run outlasts the clip: time must still move forward.
+        frame = Frame(frame.image, self.count, self.count / self.fps, frame.source)
+        self.count += 1
         self.analyzer.annotate(self.analyzer.process(frame))
 
 

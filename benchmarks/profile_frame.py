@@ -14,6 +14,7 @@ import argparse
 import cProfile
 import pstats
 import time
+from pathlib import Path
 
 import cv2
 
@@ -86,7 +87,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--top", type=int, default=0, help="also print the top N functions")
-    parser.add_argument("--config", default="sample_videos/pets2009_s2l1.yaml")
+    parser.add_argument(
+        "--config",
+        default=str(Path(__file__).resolve().parents[1] / "sample_videos" / "pets2009_s2l1.yaml"),
+    )
     args = parser.parse_args()
     frames = read_frames(args.frames + 3)
     estimator = DensityEstimator()

@@ -36,6 +36,11 @@ LEVEL_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
+#: The display heat map is smoothed at this fraction of the frame's size (its blur is a
+#: person wide, so nothing finer than a few pixels is there to lose).
+DISPLAY_SMOOTHING_SCALE = 0.25
+
+
 def draw_heatmap(
     frame: np.ndarray, heat: np.ndarray, opacity: float = 0.6, people_scale: float = 0.35
 ) -> np.ndarray:
@@ -45,23 +50,68 @@ def draw_heatmap(
     blob as wide as the frame's 1/40th, which keeps the scale steady from frame to frame.
     """
     sigma = max(frame.shape[:2]) / 80
-    smooth = smooth_for_display(heat, sigma)
+    smooth = _smooth_reduced(heat, sigma, DISPLAY_SMOOTHING_SCALE)
     vmax = people_scale / (2 * np.pi * sigma**2 + 1e-9)
     return overlay(frame, smooth, vmax=vmax, max_alpha=opacity)
+
+
+def _smooth_reduced(values: np.ndarray, sigma_px: float, scale: float) -> np.ndarray:
+    """:func:`smooth_for_display` done on a copy reduced by ``scale`` and brought back to
+    full size: the same soft blobs at a fraction of a full-size Gaussian's cost."""
+    height, width = values.shape[:2]
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if sigma_px * scale < 1.0 or min(small_size) < 8:
+        return smooth_for_display(values, sigma_px)
+    small = cv2.resize(values.astype(np.float32, copy=False), small_size,
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    small = cv2.GaussianBlur(small, (0, 0), sigma_px * small_size[0] / width)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def draw_density_m2(
     frame: np.ndarray, people_per_m2: np.ndarray, scale: DensityColourScale = _DENSITY_SCALE
 ) -> np.ndarray:
     """Overlay people per m² in the crowd-safety bands' colours, with a legend of the bands."""
-    image = scale.overlay(frame, people_per_m2)
+    image = banded_overlay(frame, people_per_m2, scale)
     x, y = 8, frame.shape[0] - 8 - 16 * len(scale.legend())
     panel = image[y - 4 : frame.shape[0] - 4, 4:170]
-    panel[:] = (panel * 0.35).astype(np.uint8)  # darken behind the legend so it reads anywhere
+    cv2.multiply(panel, 0.35, dst=panel)  # darken behind the legend so it reads anywhere
     for name, limits, colour in scale.legend():
         cv2.rectangle(image, (x, y), (x + 12, y + 12), colour, -1)
         _text(image, f"{name} {limits}/m2", (x + 18, y + 11), (255, 255, 255), 0.4)
         y += 16
+    return image
+
+
+def banded_overlay(
+    frame: np.ndarray,
+    people_per_m2: np.ndarray,
+    scale: DensityColourScale = _DENSITY_SCALE,
+    alpha: float = 0.45,
+    min_density: float = 0.05,
+) -> np.ndarray:
+    """:meth:`DensityColourScale.overlay` in uint8 with OpenCV: the same picture (to one grey
+    level: rounding instead of truncation) without float copies of the frame.
+
+    Each pixel's band is the number of band bounds at or below its value (NaN: none, and it is
+    not shown), its colour a table look-up, and the blend is one ``addWeighted`` copied where
+    the density is at least ``min_density``.
+    """
+    if frame.shape[:2] != people_per_m2.shape:
+        raise ValueError(f"frame {frame.shape[:2]} and map {people_per_m2.shape} differ")
+    values = np.asarray(people_per_m2, np.float32)
+    shown = cv2.compare(values, float(min_density), cv2.CMP_GE)  # NaN compares false
+    image = frame.copy()
+    if not cv2.countNonZero(shown):
+        return image
+    index = np.zeros(values.shape, np.uint8)
+    for bound in scale.bands.bounds:
+        cv2.add(index, 1, dst=index, mask=cv2.compare(values, float(bound), cv2.CMP_GE))
+    table = np.zeros((256, 1, 3), np.uint8)
+    table[: len(scale.colours), 0] = np.array(scale.colours, np.uint8)
+    colours = cv2.LUT(cv2.merge([index, index, index]), table)
+    blended = cv2.addWeighted(frame, 1.0 - alpha, colours, alpha, 0.0)
+    cv2.copyTo(blended, shown, image)
     return image
 
 

@@ -120,15 +120,25 @@ class GroundDensityMapper:
             -1,
         )
         self._kernel = _disk_kernel(radius_m, cell_m)
+        # What grid_to_image reads every frame, made once: finite sampling maps and the pixels
+        # that see no grid.
+        self._remap_x = np.nan_to_num(self._map_x, nan=-1.0)
+        self._remap_y = np.nan_to_num(self._map_y, nan=-1.0)
+        self._unmapped = np.flatnonzero(~inside)
+        # Moving mass to the ground is a fixed pixels -> cells sum: one sparse product a frame.
+        from scipy.sparse import csr_matrix
+
+        pixels = np.flatnonzero(inside)
+        self._to_cells = csr_matrix(
+            (np.ones(len(pixels), np.float64), (self._flat_cell.reshape(-1)[pixels], pixels)),
+            shape=(rows * columns, inside.size),
+        )
 
     def ground_counts(self, density: np.ndarray) -> np.ndarray:
         """People per grid cell (rows, columns) float32: the map's mass moved to the ground."""
         self._check_shape(density)
         rows, columns = self.grid.shape
-        selected = self.mapped & (density != 0)
-        counts = np.bincount(
-            self._flat_cell[selected], weights=density[selected], minlength=rows * columns
-        )
+        counts = self._to_cells @ density.reshape(-1).astype(np.float64)
         return counts.reshape(rows, columns).astype(np.float32)
 
     def ground_grid(self, density: np.ndarray) -> np.ndarray:
@@ -144,12 +154,12 @@ class GroundDensityMapper:
         """A :meth:`ground_grid` read back at each pixel's ground position (H, W); NaN off it."""
         values = cv2.remap(
             grid,
-            np.nan_to_num(self._map_x, nan=-1.0),
-            np.nan_to_num(self._map_y, nan=-1.0),
+            self._remap_x,
+            self._remap_y,
             interpolation=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        values[~self.mapped] = np.nan
+        values.reshape(-1)[self._unmapped] = np.nan
         return values
 
     def _check_shape(self, density: np.ndarray) -> None:

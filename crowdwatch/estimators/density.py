@@ -61,9 +61,14 @@ def prepare_input(image_bgr: np.ndarray, max_side: int = DEFAULT_MAX_SIDE) -> np
     h, w = image_bgr.shape[:2]
     padded_h = -(-h // INPUT_MULTIPLE) * INPUT_MULTIPLE
     padded_w = -(-w // INPUT_MULTIPLE) * INPUT_MULTIPLE
+    # One OpenCV pass: BGR -> RGB, HWC -> CHW, (x - 127.5) / 127.5, no float copy of the frame.
+    blob = cv2.dnn.blobFromImage(
+        image_bgr, scalefactor=1.0 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True, crop=False
+    )
+    if (padded_h, padded_w) == (h, w):
+        return blob
     x = np.zeros((1, 3, padded_h, padded_w), np.float32)
-    rgb = image_bgr[:, :, ::-1].astype(np.float32)
-    x[0, :, :h, :w] = rgb.transpose(2, 0, 1) / 127.5 - 1.0
+    x[:, :, :h, :w] = blob
     return x
 
 
@@ -102,6 +107,29 @@ def local_maxima(density: np.ndarray, count: float, min_value: float = 0.0) -> n
     return np.stack([xs[order], ys[order]], axis=1).astype(np.float32)
 
 
+#: Whether onnxruntime's worker threads spin while they wait for work. Spinning shaves a little
+#: latency off one model on an idle machine, but burns the cores that the rest of the frame's
+#: analysis, decoding and the other cameras need: off by default (``CROWDWATCH_ORT_SPIN=1``).
+ORT_SPINNING = os.environ.get("CROWDWATCH_ORT_SPIN", "0") == "1"
+
+
+def session_options(threads: int = 2, spinning: bool | None = None):
+    """onnxruntime settings of the density model: every graph optimisation (fusions, constant
+    folding, layout), ``threads`` intra-op threads, one inter-op thread, sequential execution,
+    and worker threads that spin only when ``spinning`` (default :data:`ORT_SPINNING`)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    spin = ORT_SPINNING if spinning is None else spinning
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
+    return options
+
+
 class DensityEstimator:
     """Density-map crowd counter on onnxruntime; implements the ``Estimator`` protocol.
 
@@ -126,9 +154,7 @@ class DensityEstimator:
             )
         if max_side < MIN_SIDE:
             raise ValueError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = session_options(threads)
         try:
             self._session = ort.InferenceSession(
                 str(self.model_path), options, providers=["CPUExecutionProvider"]

@@ -24,12 +24,35 @@ def overlay(
 
     Opacity grows with the value (up to ``max_alpha`` at ``vmax``), which keeps the scene legible
     where nobody stands instead of tinting the whole frame blue.
+
+    The frame stays uint8: the value is quantised once to the colour map's 256 levels, the
+    opacity is a look-up of that level, and OpenCV blends (pixels at level 0 are left as they
+    are).
     """
-    colours = colorize(values, vmax, colormap).astype(np.float32)
-    share = np.clip(np.nan_to_num(values) / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(values)
-    alpha = (np.sqrt(share) * max_alpha).astype(np.float32)[..., None]
-    blended = frame.astype(np.float32) * (1.0 - alpha) + colours * alpha
-    return blended.astype(np.uint8)
+    if vmax <= 0:
+        return frame.copy()
+    finite = values if not np.isnan(values).any() else np.nan_to_num(values)
+    levels = _levels(finite, 255.0 / vmax)
+    colours = cv2.applyColorMap(levels, colormap)
+    alpha = cv2.LUT(levels, _alpha_table(float(max_alpha)))
+    return cv2.blendLinear(frame, colours, 1.0 - alpha, alpha)
+
+
+def _levels(values: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 levels of ``values * scale``, rounded and clipped to 0 - 255."""
+    return cv2.convertScaleAbs(cv2.max(np.asarray(values, np.float32), 0.0), alpha=scale)
+
+
+def _alpha_table(max_alpha: float) -> np.ndarray:
+    """Opacity per level: sqrt of the level's share of the top, times ``max_alpha``."""
+    table = _ALPHA_TABLES.get(max_alpha)
+    if table is None:
+        table = (np.sqrt(np.arange(256, dtype=np.float32) / 255.0) * max_alpha).astype(np.float32)
+        _ALPHA_TABLES[max_alpha] = table
+    return table
+
+
+_ALPHA_TABLES: dict[float, np.ndarray] = {}
 
 
 def smooth_for_display(density: np.ndarray, sigma_px: float) -> np.ndarray:

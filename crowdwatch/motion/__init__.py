@@ -14,11 +14,17 @@ from crowdwatch.motion.optical_flow import (
     FlowStream,
     crowd_flow,
     crowd_velocity,
+    crowd_velocity_reduced,
     density_flow,
     ground_velocity,
     moving_mass,
 )
-from crowdwatch.motion.pressure import crowd_pressure_map, zone_mean_speed, zone_pressure
+from crowdwatch.motion.pressure import (
+    crowd_pressure_map,
+    people_weighted_mean,
+    zone_mean_speed,
+    zone_pressure,
+)
 from crowdwatch.motion.stall import StallState, detect_stalled_flow
 
 __all__ = [
@@ -34,11 +40,13 @@ __all__ = [
     "crowd_flow",
     "crowd_pressure_map",
     "crowd_velocity",
+    "crowd_velocity_reduced",
     "density_flow",
     "detect_stalled_flow",
     "ground_velocity",
     "line_flow",
     "moving_mass",
+    "people_weighted_mean",
     "zone_mean_speed",
     "zone_pressure",
 ]

@@ -33,17 +33,17 @@ def crowd_pressure_map(
             f"people {people.shape}"
         )
     valid = np.all(np.isfinite(velocity), axis=-1)
-    weight = np.where(valid, np.clip(people, 0, None), 0).astype(np.float32)
+    weight = np.where(valid, np.maximum(people, 0), 0).astype(np.float32)
     vx = np.where(valid, velocity[..., 0], 0).astype(np.float32)
     vy = np.where(valid, velocity[..., 1], 0).astype(np.float32)
-
-    def local(values: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(values, (0, 0), window_px)
-
-    total = local(weight)
-    safe = np.maximum(total, 1e-12)
-    mean_x, mean_y = local(weight * vx) / safe, local(weight * vy) / safe
-    mean_square = local(weight * (vx * vx + vy * vy)) / safe
+    wx, wy = weight * vx, weight * vy
+    # The four weighted fields share one Gaussian: blur them as one 4-channel image.
+    stacked = cv2.merge([weight, wx, wy, wx * vx + wy * vy])
+    local = cv2.GaussianBlur(stacked, (0, 0), window_px)
+    total = local[..., 0]
+    inverse = 1.0 / np.maximum(total, 1e-12)
+    mean_x, mean_y = local[..., 1] * inverse, local[..., 2] * inverse
+    mean_square = local[..., 3] * inverse
     variance = np.clip(mean_square - mean_x**2 - mean_y**2, 0, None)
     variance[total <= 1e-9] = 0.0
     return (np.nan_to_num(density_m2) * variance).astype(np.float32)
@@ -76,15 +76,30 @@ def zone_mean_speed(velocity: np.ndarray, people: np.ndarray, mask: np.ndarray) 
     """People-weighted mean ground speed (m/s) in a zone; 0 when the zone holds no one.
 
     With ``velocity`` from ``crowd_velocity``: a dense zone whose speed falls towards 0 while
-    people keep arriving is a stalling crowd.
+    people keep arriving is a stalling crowd. ``mask`` selects the zone: boolean, or the share
+    (0 - 1) of each pixel inside it (a zone's mask at a reduced size, see
+    :meth:`crowdwatch.zones.Zone.coverage`).
     """
     if mask.shape != people.shape or velocity.shape[:2] != people.shape:
         raise ValueError(
             f"shapes differ: velocity {velocity.shape}, people {people.shape}, mask {mask.shape}"
         )
-    valid = mask & np.all(np.isfinite(velocity), axis=-1) & (people > 0)
+    speeds = np.hypot(velocity[..., 0], velocity[..., 1])
+    inside = mask if mask.dtype == bool else mask > 0
+    valid = inside & np.isfinite(speeds) & (people > 0)
     weights = people[valid].astype(np.float64)
-    if weights.sum() <= 0:
+    if mask.dtype != bool:
+        weights *= mask[valid]
+    total = weights.sum()
+    if total <= 0:
         return 0.0
-    speeds = np.hypot(velocity[valid][:, 0], velocity[valid][:, 1])
-    return float((weights * speeds).sum() / weights.sum())
+    return float((weights * speeds[valid]).sum() / total)
+
+
+def people_weighted_mean(values: np.ndarray, people: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of a map over a zone's people (NaN counts as 0); ``mask`` boolean or a share."""
+    weights = np.maximum(people, 0) * mask
+    total = float(weights.sum(dtype=np.float64))
+    if total <= 0:
+        return 0.0
+    return float((np.nan_to_num(values) * weights).sum(dtype=np.float64) / total)

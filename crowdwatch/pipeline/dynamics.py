@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from crowdwatch.config.schema import CameraConfig
@@ -20,11 +21,13 @@ from crowdwatch.measures import (
 )
 from crowdwatch.metrics import LineMetrics, ZoneMetrics
 from crowdwatch.motion import (
+    DenseFlow,
     FlowStream,
     LineFlowMeter,
     crowd_pressure_map,
-    crowd_velocity,
+    crowd_velocity_reduced,
     detect_stalled_flow,
+    people_weighted_mean,
     zone_mean_speed,
 )
 from crowdwatch.pipeline.scene import Scene
@@ -35,6 +38,17 @@ TREND_WINDOW_S = 60.0
 #: Scale, in pixels, over which optical flow is averaged into the crowd's velocity: about a
 #: person's width, so that swinging arms and legs do not read as a scatter of velocities.
 PERSON_SIGMA_PX = 15.0
+#: Crowd pressure's neighbourhood (Gaussian sigma), in full-frame pixels.
+PRESSURE_WINDOW_PX = 15.0
+#: Optical flow, the crowd's velocity and pressure are computed on frames reduced by this
+#: factor: people are tens of pixels wide and their velocity is smoothed over ``PERSON_SIGMA_PX``,
+#: so a quarter-size field keeps what matters at a sixteenth of the work.
+MOTION_SCALE = 0.25
+#: Optical flow itself is computed at this fraction of the frame's size, then averaged down to
+#: ``MOTION_SCALE``: DIS on a quarter-size frame misses part of small walkers' motion.
+FLOW_SCALE = 0.5
+#: DIS preset of that flow (see :class:`crowdwatch.motion.DenseFlow`).
+FLOW_PRESET = "ultrafast"
 
 
 class _ZoneHistory:
@@ -64,13 +78,25 @@ class CrowdDynamics:
         >>> zones, lines = dynamics.update(frame, estimate, zone_records)  # doctest: +SKIP
     """
 
-    def __init__(self, scene: Scene, camera: CameraConfig, window_s: float = TREND_WINDOW_S):
+    def __init__(
+        self,
+        scene: Scene,
+        camera: CameraConfig,
+        window_s: float = TREND_WINDOW_S,
+        motion_scale: float = MOTION_SCALE,
+        flow_scale: float = FLOW_SCALE,
+        flow_preset: str = FLOW_PRESET,
+    ):
         self.scene = scene
         self.camera = camera.name
         self.window_s = window_s
         self.limits = {zone.name: zone.limit_density for zone in camera.zones}
         calibrated = scene.people_plane is not None
-        self.flows = FlowStream() if calibrated else None
+        self.motion_scale = float(motion_scale)
+        self.flow_scale = max(float(flow_scale), self.motion_scale)
+        self.flows = (
+            FlowStream(DenseFlow(scale=self.flow_scale, preset=flow_preset)) if calibrated else None
+        )
         self.meter = (
             LineFlowMeter(scene.lines, scene.people_plane, dt_s=1.0, motion=camera.line_motion)
             if calibrated and scene.lines
@@ -96,34 +122,54 @@ class CrowdDynamics:
         self._last_time_s = frame.time_s
         if dt is not None and dt <= 0:
             dt = None  # a repeated timestamp: no motion can be measured
+        # Motion is measured on the reduced field the flow is computed on; so are the people
+        # weights and the people per m² that speeds and pressure need.
         velocity = self._velocity(frame, dt)
-        pressure = None
-        if velocity is not None and density_m2 is not None:
-            pressure = crowd_pressure_map(density_m2, velocity, estimate.density)
-        completed = [self._complete(record, estimate, velocity, pressure) for record in zones]
+        people = pressure = None
+        if velocity is not None:
+            people = _reduce_density(estimate.density, velocity.shape[:2])
+            if density_m2 is not None:
+                pressure = crowd_pressure_map(
+                    _reduce_map(density_m2, velocity.shape[:2]),
+                    velocity,
+                    people,
+                    PRESSURE_WINDOW_PX * velocity.shape[1] / frame.image.shape[1],
+                )
+        completed = [self._complete(record, estimate, velocity, people, pressure)
+                     for record in zones]  # fmt: skip
         return completed, self._lines(frame, estimate, dt)
 
     def _velocity(self, frame: Frame, dt: float | None) -> np.ndarray | None:
+        """The crowd's ground velocity (h, w, 2) in m/s on the reduced field."""
         if self.flows is None:
             return None
-        flow = self.flows.update(frame.image)
+        flow = self.flows.update_reduced(frame.image)
         if flow is None or dt is None:
             return None
-        return crowd_velocity(flow, self.scene.people_plane, dt, sigma_px=PERSON_SIGMA_PX)
+        height, width = frame.image.shape[:2]
+        if self.motion_scale < self.flow_scale:
+            size = (max(1, round(width * self.motion_scale)),
+                    max(1, round(height * self.motion_scale)))  # fmt: skip
+            ratio = np.array([size[0] / flow.shape[1], size[1] / flow.shape[0]], np.float32)
+            flow = cv2.resize(flow, size, interpolation=cv2.INTER_AREA) * ratio
+        return crowd_velocity_reduced(
+            flow, self.scene.people_plane, dt, (width, height), sigma_px=PERSON_SIGMA_PX
+        )
 
     def _complete(
         self,
         record: ZoneMetrics,
         estimate: Estimate,
         velocity: np.ndarray | None,
+        people: np.ndarray | None,
         pressure_map: np.ndarray | None,
     ) -> ZoneMetrics:
         zone = self._zones[record.zone]
         speed = pressure = flow_rate = None
         if velocity is not None and pressure_map is not None and record.density is not None:
-            mask = zone.mask(estimate.density.shape)
-            speed = zone_mean_speed(velocity, estimate.density, mask)
-            pressure = _people_weighted_mean(pressure_map, estimate.density, mask)
+            coverage = zone.coverage(velocity.shape[:2], estimate.density.shape)
+            speed = zone_mean_speed(velocity, people, coverage)
+            pressure = people_weighted_mean(pressure_map, people, coverage)
             flow_rate = record.density * speed * 60.0  # fundamental relation J = rho * v
         history = self.histories[record.zone]
         value = record.density if record.density is not None else record.count
@@ -181,15 +227,18 @@ class CrowdDynamics:
         return records
 
 
-def _people_weighted_mean(values: np.ndarray, people: np.ndarray, mask: np.ndarray) -> float:
-    """Mean of a map over a zone's people: what the people in the zone experience.
+def _reduce_density(density: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """People per reduced pixel: the density map summed over each reduced pixel (area mean
+    times the pixels it covers), so the mass, the count, is kept."""
+    height, width = shape
+    small = cv2.resize(density, (width, height), interpolation=cv2.INTER_AREA)
+    small *= np.float32(density.shape[0] * density.shape[1] / (height * width))
+    return small
 
-    Crowd pressure is local (Helbing et al.): averaging the local map over the zone's people,
-    rather than taking the velocity variance of the whole zone, keeps people walking in
-    different directions far apart from reading as turbulence.
-    """
-    weights = np.where(mask, np.clip(people, 0, None), 0.0)
-    total = float(weights.sum())
-    if total <= 0:
-        return 0.0
-    return float((np.nan_to_num(values) * weights).sum() / total)
+
+def _reduce_map(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A per-pixel map (people per m², NaN where there is no ground) averaged over each
+    reduced pixel, NaN read as 0 as crowd pressure reads it."""
+    height, width = shape
+    finite = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    return cv2.resize(finite, (width, height), interpolation=cv2.INTER_AREA)

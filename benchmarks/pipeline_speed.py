@@ -1,0 +1,212 @@
+"""Frames per second of crowdwatch's pipelines beside ultralytics' ``solutions.Heatmap``, one run.
+
+On the same decoded frames of the bundled PETS 2009 clip (768x576), in one process, this times:
+
+- **calibrated**: ``CameraAnalyzer.process`` + ``annotate`` on the sample config
+  (``sample_videos/pets2009_s2l1.yaml``: ground calibration, two zones, a counting line, optical
+  flow, crowd velocity and pressure, line flow, alerts, the banded people/m² overlay);
+- **uncalibrated**: the same on the default config (one whole-frame zone, heat overlay);
+- **model alone**: the density model's onnxruntime ``run`` on prepared inputs;
+- **ultralytics**: ``solutions.Heatmap`` with yolo11n built from its yaml (random weights, nothing
+  downloaded), torch on 2 threads: detection, tracking and its heat map overlay.
+
+The variants take turns in rounds of ``--chunk`` frames, so that a change in the machine's other
+load touches them all alike; frames/s is frames over the summed wall time of each variant, and
+CPU ms per frame (this process's user + system time) is printed beside it. It then prints the
+ratios to ultralytics (targets: calibrated >= 3x, uncalibrated >= 5x) and everything except the
+model as a share of the model's time (target <= 25 %).
+
+Network access is refused for the whole run (``socket.connect`` raises) and any attempt is
+reported: ultralytics must not try to download weights or fonts.
+
+    YOLO_OFFLINE=1 python benchmarks/pipeline_speed.py [--frames 120] [--rounds 3] [--json out]
+
+On a shared machine pause other heavy jobs while it runs (they skew all variants, not the
+ratios' direction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from crowdwatch.config import default_config, load_config  # noqa: E402
+from crowdwatch.estimators.density import DensityEstimator, prepare_input  # noqa: E402
+from crowdwatch.paths import sample_video  # noqa: E402
+from crowdwatch.pipeline.camera import CameraAnalyzer  # noqa: E402
+from crowdwatch.types import Frame  # noqa: E402
+
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_videos" / "pets2009_s2l1.yaml"
+NETWORK_ATTEMPTS: list[str] = []
+
+
+def refuse_network() -> None:
+    """Make every outgoing connection fail, and remember where it was going."""
+
+    def connect(self, address, *args, **kwargs):
+        NETWORK_ATTEMPTS.append(str(address))
+        raise OSError(f"network disabled by pipeline_speed.py (tried {address})")
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect  # type: ignore[method-assign]
+
+
+def read_frames(count: int, fps: float = 7.0) -> list[Frame]:
+    capture = cv2.VideoCapture(str(sample_video()))
+    frames = []
+    while len(frames) < count:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(Frame(image, len(frames), len(frames) / fps, "pets"))
+    capture.release()
+    return frames
+
+
+class Crowdwatch:
+    """``CameraAnalyzer.process`` + ``annotate``, frame after frame, as a camera runs them."""
+
+    def __init__(self, camera, estimator, fps: float = 7.0) -> None:
+        self.analyzer = CameraAnalyzer(camera, estimator)
+        self.fps, self.count = fps, 0
+
+    def __call__(self, frame: Frame) -> None:
+        # Frames repeat when a run outlasts the clip: time must still move forward.
+        frame = Frame(frame.image, self.count, self.count / self.fps, frame.source)
+        self.count += 1
+        self.analyzer.annotate(self.analyzer.process(frame))
+
+
+class ModelAlone:
+    """The density model's onnxruntime run on an already prepared input."""
+
+    def __init__(self, estimator: DensityEstimator, frames: list[Frame]) -> None:
+        self.estimator = estimator
+        self.inputs = {id(f): prepare_input(f.image, estimator.max_side) for f in frames}
+
+    def __call__(self, frame: Frame) -> None:
+        session = self.estimator._session
+        session.run(None, {self.estimator._input: self.inputs[id(frame)]})
+
+
+class UltralyticsHeatmap:
+    """ultralytics' ``solutions.Heatmap`` with yolo11n from its yaml (random weights)."""
+
+    def __init__(self, threads: int) -> None:
+        import torch
+        from ultralytics import solutions
+
+        torch.set_num_threads(threads)
+        self.heatmap = solutions.Heatmap(
+            model="yolo11n.yaml", colormap=cv2.COLORMAP_PARULA, show=False, verbose=False,
+            classes=[0],
+        )  # fmt: skip
+
+    def __call__(self, frame: Frame) -> None:
+        self.heatmap(frame.image.copy())
+
+
+def time_variants(variants: dict, frames: list[Frame], rounds: int, chunk: int) -> dict:
+    """Wall and CPU seconds per variant, the variants taking turns in chunks of frames."""
+    totals = {name: {"wall": 0.0, "cpu": 0.0, "frames": 0, "rounds": []} for name in variants}
+    for run in variants.values():  # warm-up: first frames, sessions, caches
+        for frame in frames[:3]:
+            run(frame)
+    positions = dict.fromkeys(variants, 3)
+    for _ in range(rounds):
+        for name, run in variants.items():
+            batch = [frames[(positions[name] + i) % len(frames)] for i in range(chunk)]
+            positions[name] += chunk
+            cpu, wall = time.process_time(), time.perf_counter()
+            for frame in batch:
+                run(frame)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            totals[name]["wall"] += wall
+            totals[name]["cpu"] += cpu
+            totals[name]["frames"] += len(batch)
+            totals[name]["rounds"].append(len(batch) / wall)
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=120, help="distinct frames decoded")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=40, help="frames per variant per round")
+    parser.add_argument("--threads", type=int, default=2, help="model threads (both libraries)")
+    parser.add_argument("--config", type=Path, default=SAMPLE_CONFIG)
+    parser.add_argument("--skip-ultralytics", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    refuse_network()
+    import logging
+
+    logging.getLogger("ultralytics").setLevel(logging.ERROR)  # "No tracks found" every frame
+    frames = read_frames(args.frames)
+    estimator = DensityEstimator(threads=args.threads)
+    variants = {
+        "calibrated": Crowdwatch(load_config(args.config).cameras[0], estimator),
+        "uncalibrated": Crowdwatch(default_config(str(sample_video())).cameras[0], estimator),
+        "model alone": ModelAlone(estimator, frames),
+    }
+    if not args.skip_ultralytics:
+        variants["ultralytics"] = UltralyticsHeatmap(args.threads)
+    totals = time_variants(variants, frames, args.rounds, args.chunk)
+    height, width = frames[0].image.shape[:2]
+    print(f"# pipeline_speed {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {width}x{height} PETS frames, {args.threads} model threads, "
+          f"{args.rounds} rounds x {args.chunk} frames, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{'variant':14s} {'frames/s':>9s} {'ms/frame':>9s} {'CPU ms/frame':>13s}  per round")
+    results = {}
+    for name, total in totals.items():
+        fps = total["frames"] / total["wall"]
+        results[name] = {
+            "fps": round(fps, 2),
+            "ms_per_frame": round(1000 / fps, 1),
+            "cpu_ms_per_frame": round(1000 * total["cpu"] / total["frames"], 1),
+            "fps_per_round": [round(v, 2) for v in total["rounds"]],
+        }
+        row = results[name]
+        print(f"{name:14s} {fps:9.2f} {row['ms_per_frame']:9.1f} {row['cpu_ms_per_frame']:13.1f}  "
+              f"{' '.join(f'{v:.1f}' for v in total['rounds'])}")  # fmt: skip
+    model_ms = results["model alone"]["ms_per_frame"]
+    summary = {}
+    for name in ("calibrated", "uncalibrated"):
+        rest = results[name]["ms_per_frame"] - model_ms
+        summary[f"{name}_except_model_pct"] = round(100 * rest / model_ms, 1)
+        print(
+            f"{name}: everything except the model {rest:.1f} ms per frame = "
+            f"{100 * rest / model_ms:.0f} % of the model's {model_ms:.1f} ms (target <= 25 %)"
+        )
+    if "ultralytics" in results:
+        for name, target in (("calibrated", 3.0), ("uncalibrated", 5.0)):
+            ratio = results[name]["fps"] / results["ultralytics"]["fps"]
+            summary[f"{name}_vs_ultralytics"] = round(ratio, 2)
+            print(f"{name} / ultralytics Heatmap: {ratio:.2f}x (target >= {target:g}x)")
+    print(
+        f"network connections attempted: {len(NETWORK_ATTEMPTS)}"
+        + (f" ({', '.join(sorted(set(NETWORK_ATTEMPTS)))})" if NETWORK_ATTEMPTS else "")
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"variants": results, "summary": summary, "network_attempts": NETWORK_ATTEMPTS},
+                indent=2,
+            )
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()

@@ -342,14 +342,13 @@ def test_acknowledge_open_and_closed_alerts() -> None:
     assert not late.record.is_open
 
 
-def test_events_are_snapshots_and_snapshot_path_attaches() -> None:
+def test_events_are_snapshots_of_their_alert() -> None:
     engine = AlertEngine({TARGET: [density_rule()]})
     opened = run(engine, samples(held(3.0, 6)))[0]
-    engine.attach_snapshot(opened.record.id, "snapshots/cam1_gate_5.0.jpg")
     run(engine, samples(held(4.5, 2), start_s=6))
-    assert opened.record.peak == 3.0 and opened.record.snapshot is None
+    assert opened.record.peak == 3.0
     (now,) = engine.active()
-    assert now.peak == 4.5 and now.snapshot == "snapshots/cam1_gate_5.0.jpg"
+    assert now.peak == 4.5
     assert AlertRecord.from_dict(now.to_dict()) == now
 
 

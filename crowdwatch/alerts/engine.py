@@ -172,13 +172,6 @@ class AlertEngine:
         record.acknowledged_note = note
         return AlertEvent("acknowledged", record.copy(), float(when))
 
-    def attach_snapshot(self, alert_id: str, path: str) -> None:
-        """Store the path of a snapshot frame on an alert (events emitted later carry it)."""
-        record = self._records.get(alert_id)
-        if record is None:
-            raise KeyError(f"no alert with id {alert_id!r}")
-        record.snapshot = path
-
     def _step(
         self, tracker: _LevelTracker, target: str, time_s: float, value: float
     ) -> AlertEvent | None:

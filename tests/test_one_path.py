@@ -164,3 +164,39 @@ def test_a_ray_camera_host_measures_what_analyze_measures(short_clip: Path, tmp_
         ours = _series(tmp_path / "ray.db")
         assert _delivered(receiver, len(ours["ids"])) == ours["ids"]
     _assert_same(_series(tmp_path / "analyze.db"), ours)
+
+
+class _Wrapped:
+    """A wrapper that knows nothing of anchors (as the engine's shared-model lock once was)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.model_file = inner, inner.name, inner.model_file
+
+    def estimate(self, image):
+        return self.inner.estimate(image)
+
+
+def test_the_anchor_travels_with_the_estimate_whatever_wraps_the_estimator(
+    sample_clip: Path,
+) -> None:
+    from crowdwatch.errors import EstimatorError
+    from crowdwatch.estimators import EstimatorConfig, make_estimator
+    from crowdwatch.pipeline import CameraAnalyzer
+    from crowdwatch.sources import open_source
+    from crowdwatch.types import Anchor, Estimate
+
+    config = parse_config(_config(sample_clip, "http://127.0.0.1:9/hook"))
+    density = make_estimator()
+    with open_source(sample_clip) as frames:
+        frame = next(iter(frames))
+    direct = CameraAnalyzer(config.camera(), density).process(frame)
+    wrapped_analyzer = CameraAnalyzer(config.camera(), _Wrapped(density))
+    wrapped = wrapped_analyzer.process(frame)
+    assert wrapped_analyzer.scene.anchor is Anchor.HEAD
+    assert [z.count for z in wrapped.zones] == [z.count for z in direct.zones]
+    # An estimate must say where it put people; an estimator that changes its mind is refused.
+    with pytest.raises(TypeError):
+        Estimate(density=direct.estimate.density)
+    wrapped_analyzer.estimator = make_estimator(EstimatorConfig(kind="ssd"))
+    with pytest.raises(EstimatorError, match="at their feet after placing them at their head"):
+        wrapped_analyzer.process(frame)

@@ -70,6 +70,12 @@ def _series(store_path: Path) -> dict:
     return {"values": values, "alerts": described, "ids": {a.id for a in alerts}}
 
 
+def _analyze_run(config: dict, folder: Path) -> None:
+    """``crowdwatch analyze`` of the clip into ``folder/analyze`` and ``folder/analyze.db``."""
+    options = AnalysisOptions(progress=False, write_video=False)
+    analyze(None, parse_config(config), folder / "analyze", options, store=folder / "analyze.db")
+
+
 def _engine_run(config: dict, store_path: Path, **options) -> None:
     """Run the engine on the clip frame for frame until every frame is analysed."""
     store = open_store(store_path)
@@ -112,16 +118,7 @@ def test_analyze_the_engine_and_a_ray_worker_measure_the_same(
 ) -> None:
     runs = {}
     with WebhookReceiver(fail_first=2) as receiver:
-        config = _config(short_clip, receiver.url)
-        path = tmp_path / "event.yaml"
-        path.write_text(yaml.safe_dump(config))
-        analyze(
-            None,
-            parse_config(config),
-            tmp_path / "analyze",
-            AnalysisOptions(progress=False, write_video=False),
-            store=tmp_path / "analyze.db",
-        )
+        _analyze_run(_config(short_clip, receiver.url), tmp_path)
         runs["analyze"] = _series(tmp_path / "analyze.db")
         assert _delivered(receiver, len(runs["analyze"]["ids"])) == runs["analyze"]["ids"]
     with WebhookReceiver(fail_first=2) as receiver:
@@ -142,14 +139,7 @@ def test_analyze_the_engine_and_a_ray_worker_measure_the_same(
 def test_a_ray_camera_host_measures_what_analyze_measures(short_clip: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     with WebhookReceiver() as receiver:
-        config = _config(short_clip, receiver.url)
-        analyze(
-            None,
-            parse_config(config),
-            tmp_path / "analyze",
-            AnalysisOptions(progress=False, write_video=False),
-            store=tmp_path / "analyze.db",
-        )
+        _analyze_run(_config(short_clip, receiver.url), tmp_path)
     with WebhookReceiver(fail_first=2) as receiver:
         try:
             _engine_run(

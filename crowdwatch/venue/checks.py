@@ -56,9 +56,9 @@ def venue_problems(
     None for a camera without calibration), as ``"- ..."`` lines like ``config check``'s.
 
     Checks: each camera's footprint is plausible (sees ground, neither tiny nor huge, lies on the
-    venue); each venue zone is seen by some camera, and enough of it; each gate lies in some
-    camera's view; each gate's counting lines name a camera's line (``camera_lines``: camera ->
-    its line names, when given).
+    venue; an implausible one covers nothing); each venue zone is seen by some camera, and
+    enough of it; each gate lies in some camera's view; each gate's counting lines name a
+    camera's line (``camera_lines``: camera -> its line names, when given).
     """
     problems: list[str] = []
     shapes = {name: _as_polygon(fp) for name, fp in footprints.items()}
@@ -82,11 +82,13 @@ def venue_problems(
                 f"{max_footprint_m2:,.0f} m²): are its ground_points in venue metres, and is the "
                 "horizon out of the frame?"
             )
+            continue  # an implausible footprint covers nothing
         elif footprint.area < min_footprint_m2:
             problems.append(
                 f"{where}: its ground footprint is only {footprint.area:.2f} m²: are its "
                 "ground_points in metres?"
             )
+            continue
         if not footprint.intersects(extent):
             fx0, fy0, fx1, fy1 = footprint.bounds
             problems.append(

@@ -104,7 +104,7 @@ class GeoAnchor(_Model):
         >>> anchor = GeoAnchor(lat=0.0, lon=0.0, bearing_deg=90.0)
         >>> lat, lon = anchor.to_wgs84([(0.0, 1000.0)])[0]  # 1 km along +y, which points east
         >>> round(lat, 6), round(lon, 5)
-        (0.0, 0.00898)
+        (0.0, 0.00899)
     """
 
     lat: float = Field(ge=-90, le=90)

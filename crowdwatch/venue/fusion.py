@@ -40,7 +40,7 @@ from shapely.geometry import Polygon, box
 from crowdwatch.calibration import GroundCalibration, GroundGrid
 
 #: Pixels from the image border over which a camera's weight rises from 0 to full.
-DEFAULT_EDGE_MARGIN_PX = 32.0
+DEFAULT_EDGE_MARGIN_PX = 64.0
 #: Ground coarser than this (image pixels per m²; 16 = a 25 cm pixel) is not "seen".
 DEFAULT_MIN_PX_PER_M2 = 16.0
 #: Footprints are cut this far (metres, per axis) from the ground the frame's bottom sees.

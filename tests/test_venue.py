@@ -23,6 +23,7 @@ from crowdwatch.venue import (
     GateConfig,
     GeoAnchor,
     SitePlan,
+    VenueAnalyzer,
     VenueConfig,
     VenueFusion,
     ZoneState,
@@ -335,3 +336,56 @@ def test_venue_problems_names_uncovered_zones_gates_and_implausible_footprints()
     text = "\n".join(venue_problems(venue, footprints))
     assert "venue zone 'plaza': cameras see 50% of it, less than the 80%" in text
     assert venue_problems(venue, {"cam1": box(-1, -1, 21, 21)}, camera_lines=None) == []
+
+
+# ----- the venue's analysis step ----------------------------------------------------------------
+
+
+def test_venue_analyzer_fuses_measures_gates_and_fails_loud() -> None:
+    venue = VenueConfig(
+        name="arena",
+        cell_m=0.5,
+        margin_m=0,
+        zones=[{"name": "east", "polygon_m": [(10, 0), (20, 0), (20, 10), (10, 10)],
+                "critical_density": 4.0, "capacity": 200,
+                "alerts": [{"metric": "density", "latch_s": 0, "levels": {"warning": 0.8}}]}],
+        gates=[{"name": "gate-e", "start_m": (20, 2), "end_m": (20, 6), "into": "east",
+                "lines": [{"target": "b/gate"}]}],
+    )  # fmt: skip
+    cal_a, side_a = _top_down(0, 0, 12, 20)
+    cal_b, side_b = _top_down(8, 0, 12.5, 20)
+    analyzer = VenueAnalyzer(venue, {"a": (cal_a, side_a, side_a), "b": (cal_b, side_b, side_b)})
+    assert analyzer.covering["east"] == ["a", "b"] and analyzer.gate_cameras["gate-e"] == ["b"]
+    grids = {n: CameraGround(analyzer.grid, np.ones(analyzer.grid.shape, np.float32))
+             for n in ("a", "b")}  # fmt: skip
+    # 30 people/m/min in over a 4 m line = 120 /min in, 20 /min out: +100 /min.
+    lines = {"b/gate": _line("b/gate", 30.0, 5.0, length_m=4.0)}
+    health = {"a": "live", "b": "live"}
+    first = analyzer.update(0.0, grids, lines, health)
+    second = analyzer.update(6.0, grids, lines, health)
+    (zone,) = second.zones
+    assert zone.status.state is ZoneState.KNOWN and zone.covered_fraction == pytest.approx(1.0)
+    assert zone.metrics.target == "arena/east" and zone.metrics.count == pytest.approx(
+        100, rel=1e-3
+    )
+    assert zone.metrics.density == pytest.approx(1.0, rel=1e-3)
+    assert zone.metrics.occupancy == pytest.approx(0.5, rel=1e-3)
+    # Mass balance: (4.0 - 1.0) * 100 m² / (120 - 20) = 3 minutes.
+    assert (zone.inflow_per_min, zone.outflow_per_min) == pytest.approx((120.0, 20.0))
+    assert zone.minutes_to_critical == pytest.approx(3.0, rel=1e-3)
+    assert zone.as_row()["state"] == "known" and zone.as_row()["minutes_to_critical"] == 3.0
+    (gate,) = second.gates
+    assert gate.target == "arena/gate-e" and gate.flow_in == pytest.approx(30.0)
+    assert gate.crossed_in == pytest.approx(12.0)  # 120 /min for 6 s
+    assert [e.kind for e in first.events] == ["opened"] and zone.metrics.level is Level.WARNING
+    # Camera b stalls: the left camera sees only x < 12 of the zone (20 %): unknown, level at
+    # least warning, no values fed to the rules, no flow through its gate.
+    third = analyzer.update(12.0, grids, lines, {"a": "live", "b": "stalled"})
+    (zone,) = third.zones
+    assert zone.status.unknown and "b: stalled" in zone.status.reason
+    assert zone.covered_fraction == pytest.approx(0.2, abs=0.01)
+    assert set(zone.alert_inputs().values()) == {None}
+    assert zone.metrics.level >= Level.WARNING and zone.minutes_to_critical is None
+    assert math.isnan(third.gates[0].flow_in) and third.flows["gate-e"].lines == ()
+    assert not third.events  # a missing sample neither raises nor clears
+    assert [e.kind for e in analyzer.finish(13.0)] == ["closed"]

@@ -5,6 +5,7 @@ Layering: imports alerts, calibration, types only (below config, so the config s
 a :class:`VenueConfig`).
 """
 
+from crowdwatch.venue.analyzer import VenueAnalyzer, VenueResult, VenueZoneRecord
 from crowdwatch.venue.cap import CAP_NAMESPACE, alert_to_cap, cap_document, cap_polygon
 from crowdwatch.venue.checks import covering_cameras, venue_problems
 from crowdwatch.venue.fusion import (
@@ -49,9 +50,12 @@ __all__ = [
     "GeoAnchor",
     "SitePlan",
     "VenueConfig",
+    "VenueAnalyzer",
     "VenueFusion",
+    "VenueResult",
     "VenueZoneConfig",
     "VenueZoneMeasure",
+    "VenueZoneRecord",
     "ZoneMask",
     "ZoneState",
     "ZoneStatus",

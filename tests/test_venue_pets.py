@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from shapely.geometry import box as shapely_box
 
 from crowdwatch.calibration import GroundDensityMapper
 from crowdwatch.config.schema import CameraConfig
@@ -32,6 +33,7 @@ from crowdwatch.venue import (
     VenueFusion,
     measure_zone,
     venue_grid,
+    venue_problems,
     zone_count,
     zone_mask,
     zone_status,
@@ -151,3 +153,26 @@ def test_the_zone_goes_unknown_when_the_crops_stop(pets_venue, clip_frames) -> N
             "plaza", measure.covered_fraction, covering, health, min_covered_fraction=threshold
         )
         assert status.unknown is unknown, status
+
+
+def test_config_check_on_the_real_footprints(pets_venue) -> None:
+    venue, grid, mappers, views = pets_venue
+    footprints = {name: view.footprint for name, view in views.items() if name != "plaza"}
+    # The footprints match where the cameras' weights say they see (within a cell's rim).
+    for name, footprint in footprints.items():
+        seen = views[name].covers.sum() * grid.cell_m**2
+        inside = footprint.intersection(shapely_box(*grid.bounds)).area
+        assert seen == pytest.approx(inside, rel=0.05), name
+    assert venue_problems(venue, footprints) == []
+    bad = VenueConfig(
+        name="pets",
+        zones=[
+            {"name": "plaza", "polygon_m": ZONE_M},
+            {"name": "car-park", "polygon_m": [(60, 60), (70, 60), (70, 70), (60, 70)]},
+        ],
+        gates=[{"name": "north", "start_m": (-40, 30), "end_m": (-36, 30), "into": "plaza"}],
+    )
+    text = "\n".join(venue_problems(bad, footprints))
+    assert "venue zone 'car-park': no camera footprint covers it" in text
+    assert "gate 'north': it lies outside every camera's view" in text
+    assert "plaza" not in text.replace("into", "")

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    """Collects the JSON bodies POSTed to ``url``; answers 500 to the first ``fail_first``.
+    """Collects the bodies POSTed to ``url``; answers 500 to the first ``fail_first``.
 
     Example:
         >>> with WebhookReceiver(fail_first=2) as receiver:  # doctest: +SKIP
@@ -18,7 +18,7 @@ class WebhookReceiver:
 
     def __init__(self, fail_first: int = 0) -> None:
         self.fail_first = fail_first
-        self.events: list[dict] = []
+        self.bodies: list[bytes] = []
         self.failed = 0
         self._lock = threading.Lock()
         receiver = self
@@ -31,7 +31,7 @@ class WebhookReceiver:
                     if failing:
                         receiver.failed += 1
                     else:
-                        receiver.events.append(json.loads(body))
+                        receiver.bodies.append(body)
                 self.send_response(500 if failing else 200)
                 self.end_headers()
 
@@ -50,7 +50,13 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def event_ids(self) -> set[str]:
-        """The ``event_id`` of every event delivered."""
+    @property
+    def events(self) -> list[dict]:
+        """The JSON events delivered."""
         with self._lock:
-            return {event["event_id"] for event in self.events}
+            return [json.loads(body) for body in self.bodies]
+
+    def raw_bodies(self) -> list[bytes]:
+        """Every body delivered, as sent (e.g. CAP XML)."""
+        with self._lock:
+            return list(self.bodies)

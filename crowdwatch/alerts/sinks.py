@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -151,7 +151,8 @@ class WebhookSink:
     (``backoff_s``, then twice that, ...); after ``retries`` retries, or on another 4xx, the
     event is given up with a logged warning. ``close`` drains the queue.
 
-    The body is :meth:`AlertEvent.to_dict`: ``event_id`` lets receivers drop duplicates.
+    The body is :meth:`AlertEvent.to_dict` as JSON (``event_id`` lets receivers drop
+    duplicates), or what ``formatter`` makes of the event (e.g. a CAP 1.2 XML message).
 
     Args:
         url: ``http://`` or ``https://`` endpoint.
@@ -160,6 +161,8 @@ class WebhookSink:
         backoff_s: wait before the first retry; doubles for each further retry.
         queue_size: events waiting for delivery before new ones are dropped.
         headers: extra HTTP headers (for example an authorization token).
+        formatter: event -> request body (default: the event as JSON).
+        content_type: the body's media type.
     """
 
     def __init__(
@@ -170,6 +173,8 @@ class WebhookSink:
         backoff_s: float = 1.0,
         queue_size: int = 1000,
         headers: Mapping[str, str] | None = None,
+        formatter: Callable[[AlertEvent], bytes] | None = None,
+        content_type: str = "application/json",
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must start with http:// or https://, got {url!r}")
@@ -182,7 +187,8 @@ class WebhookSink:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self.headers = {"Content-Type": content_type, **(headers or {})}
+        self.formatter = formatter or _json_body
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
@@ -196,7 +202,7 @@ class WebhookSink:
         """Queue the event for delivery; never blocks."""
         if self._closed:
             raise RuntimeError(f"webhook sink for {self.url} is closed")
-        body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
+        body = self.formatter(event)
         try:
             self._queue.put_nowait(body)
         except queue.Full:
@@ -263,6 +269,10 @@ class WebhookSink:
             return None
         except (urllib.error.URLError, OSError, ValueError) as error:
             return error
+
+
+def _json_body(event: AlertEvent) -> bytes:
+    return json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
 
 
 def _worth_retrying(error: Exception) -> bool:

@@ -17,6 +17,7 @@ from shapely.validation import explain_validity
 from crowdwatch.alerts.rules import AlertRule
 from crowdwatch.calibration.settings import CalibrationConfig
 from crowdwatch.estimators.settings import EstimatorConfig
+from crowdwatch.venue.settings import VenueConfig
 
 Point = tuple[float, float]
 
@@ -30,6 +31,7 @@ __all__ = [
     "Point",
     "PrivacyConfig",
     "RecordingConfig",
+    "VenueConfig",
     "WebhookConfig",
     "ZoneConfig",
 ]
@@ -153,9 +155,11 @@ class RecordingConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
-    """An HTTP endpoint that receives every alert event as a JSON POST."""
+    """An HTTP endpoint that receives every alert event as a POST: the event as JSON, or
+    (``format: cap``) an OASIS CAP 1.2 alert message for public warning systems."""
 
     url: str = Field(pattern=r"^https?://")
+    format: Literal["json", "cap"] = "json"
     timeout_s: float = Field(default=5.0, gt=0)
     retries: int = Field(default=3, ge=0)
 
@@ -170,10 +174,17 @@ class EventConfig(_Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    # All cameras on one site plan: their calibrations' ground points are venue metres.
+    venue: VenueConfig | None = None
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> EventConfig:
         _require_unique([camera.name for camera in self.cameras], "camera names")
+        if self.venue is not None and self.venue.name in {c.name for c in self.cameras}:
+            raise ValueError(
+                f"venue name {self.venue.name!r} is also a camera's name: venue zones are stored "
+                "as '<venue>/<zone>', so the two must differ"
+            )
         return self
 
     def camera(self, name: str | None = None) -> CameraConfig:

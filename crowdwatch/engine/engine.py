@@ -22,7 +22,9 @@ from crowdwatch.engine.memory import limit_malloc_arenas
 from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
 from crowdwatch.engine.worker import CameraWorker, LockedEstimator, WorkerOptions
 from crowdwatch.estimators import Estimator, make_estimator
+from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.store.records import CameraHealth, Retention
+from crowdwatch.store.sinks import WallClock
 from crowdwatch.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class EngineOptions:
             quota for a key camera).
         privacy_blur: pixelate people in every picture kept whatever the config says
             (``run --privacy-blur``); applied to the config, where privacy is decided.
+        venue_every_s: how often the cameras are fused onto the venue (with a ``venue:``).
     """
 
     worker: WorkerOptions = field(default_factory=WorkerOptions)
@@ -57,6 +60,7 @@ class EngineOptions:
     ray_cpus_per_host: float = 2.0
     per_camera: dict[str, WorkerOptions] = field(default_factory=dict)
     privacy_blur: bool = False
+    venue_every_s: float = 1.0
 
     def worker_for(self, camera: str) -> WorkerOptions:
         """The worker options of one camera."""
@@ -106,6 +110,8 @@ class Engine:
         self._stop = threading.Event()
         self._failed_since: dict[str, float] = {}
         self._last_prune = -float("inf")
+        self.venue = self._venue_run()
+        self._venue_thread = threading.Thread(target=self._tick_venue, name="venue", daemon=True)
         self._make_worker = self._worker_factory()
         limit_malloc_arenas()
 
@@ -117,6 +123,8 @@ class Engine:
         self.store.log_action("engine", "start", "engine", {"cameras": self._camera_names()})
         for camera in self.config.cameras:
             self._start_camera(camera)
+        if self.venue is not None:
+            self._venue_thread.start()
         return self
 
     def run(self, duration_s: float | None = None, on_tick: Callable[[Engine], None] | None = None):
@@ -158,6 +166,14 @@ class Engine:
                 worker.stop()
             except Exception:
                 log.exception("stopping camera %s failed", worker.name)
+        if self.venue is not None:
+            if self._venue_thread.is_alive():
+                self._venue_thread.join(5)
+            try:
+                self.venue.close(time.time())
+                self.store.end_run(self.venue.run_id)
+            except Exception:
+                log.exception("closing the venue failed")
         try:
             self.store.log_action("engine", "stop", "engine", {})
         except Exception:
@@ -223,10 +239,36 @@ class Engine:
                     LockedEstimator(self._estimator or make_estimator(self.config.estimator))
                 )
             return CameraWorker(
-                self.config, camera, shared[0], self.store, self.options.worker_for(camera.name)
+                self.config,
+                camera,
+                shared[0],
+                self.store,
+                self.options.worker_for(camera.name),
+                on_result=self.venue.add if self.venue is not None else None,
             )
 
         return local_worker
+
+    def _venue_run(self) -> VenueRun | None:
+        """The venue's step, fed by the local camera workers (not yet by Ray camera hosts)."""
+        if self.config.venue is None:
+            return None
+        if self.options.ray_address:
+            log.warning("the venue is fused from local camera workers only: not with --ray")
+            return None
+        run_id = self.store.start_run(
+            None, "engine", source=f"venue {self.config.venue.name}", detail={"venue": True}
+        )
+        return VenueRun(self.config, store=self.store, clock=WallClock(), run_id=run_id)
+
+    def _tick_venue(self) -> None:
+        """Fuse the cameras onto the venue about once a second until the engine stops."""
+        while not self._stop.wait(self.options.venue_every_s):
+            try:
+                health = {h.camera: h.state for h in self.status()}
+                self.venue.tick(time.time(), health)
+            except Exception:
+                log.exception("the venue's tick failed")
 
     def _restart_failed(self) -> None:
         now = time.monotonic()

@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,11 +27,12 @@ from crowdwatch.pipeline.camera import CameraAnalyzer
 from crowdwatch.pipeline.health import CaptureCounts, HealthReporter
 from crowdwatch.pipeline.outputs import build_run_outputs
 from crowdwatch.pipeline.provenance import config_sha256
+from crowdwatch.pipeline.scene import Scene
 from crowdwatch.recording.recorder import RecordingOptions
 from crowdwatch.store.records import CameraHealth
 from crowdwatch.store.sinks import WallClock
 from crowdwatch.store.sql import SqlStore
-from crowdwatch.types import Estimate, Frame
+from crowdwatch.types import Estimate, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,11 @@ class CameraWorker:
         estimator: Estimator,
         store: SqlStore,
         options: WorkerOptions | None = None,
+        *,
+        on_result: Callable[[str, FrameResult, Scene], None] | None = None,
     ) -> None:
         self.event = event
+        self.on_result = on_result  # the venue's step, fed with every analysed frame
         self.camera = camera
         self.estimator = estimator
         self.store = store
@@ -240,6 +245,8 @@ class CameraWorker:
         started = time.perf_counter()
         result = self._analyzer.process(frame)
         events = self._outputs.keep(result)
+        if self.on_result is not None:
+            self.on_result(self.name, result, self._analyzer.scene)
         done = time.time()
         self.stats.metrics_latency_s.append(done - grab.captured)
         opened = sum(event.kind == "opened" for event in events)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
 from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics, MetricsRecord, ZoneMetrics
+from crowdwatch.venue import alert_to_cap
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,56 @@ def recording_options(config: EventConfig, root: Path, *, fps: float) -> Recordi
     )
 
 
+def alert_sinks(
+    config: EventConfig,
+    *,
+    folder: Path | None,
+    store: SqlStore | None,
+    clock: WallClock,
+    run_id: str | None,
+) -> FanoutSink:
+    """Every place a run's alert events go: ``folder/alerts.jsonl`` (with a folder), the store
+    (times through ``clock``, tagged ``run_id``) and each of the config's ``webhooks`` (JSON,
+    or CAP 1.2 with ``format: cap``)."""
+    sinks: list[AlertSink] = []
+    if folder is not None:
+        sinks.append(JsonlAlertLog(folder / ALERTS_FILE, kinds=LOGGED_EVENTS))
+    if store is not None:
+        sinks.append(StoreAlertSink(store, clock, snapshot_folder=folder, run_id=run_id))
+    for hook in config.webhooks:
+        cap = hook.format == "cap"
+        sinks.append(
+            WebhookSink(
+                hook.url,
+                timeout_s=hook.timeout_s,
+                retries=hook.retries,
+                formatter=cap_formatter(config, clock) if cap else None,
+                content_type="application/cap+xml" if cap else "application/json",
+            )
+        )
+    return FanoutSink(sinks)
+
+
+def cap_formatter(config: EventConfig, clock: WallClock) -> Callable[[AlertEvent], bytes]:
+    """Alert event -> CAP 1.2 message: sent at the event's wall time; a venue zone's alert
+    carries the zone's polygon (in WGS84 when the venue has a geographic anchor)."""
+    venue = config.venue
+    start = datetime.fromtimestamp(clock.offset, timezone.utc)
+    sender = f"crowdwatch@{config.name}"
+
+    def to_cap(event: AlertEvent) -> bytes:
+        polygon = anchor = None
+        if venue is not None and event.record.camera == venue.name:
+            zone = next((z for z in venue.zones if z.name == event.record.zone), None)
+            polygon, anchor = (zone.polygon_m if zone else None), venue.anchor
+        text = alert_to_cap(
+            event, sender=sender, stream_start=start, polygon_m=polygon, anchor=anchor
+        )
+        return text.encode("utf-8")
+
+    return to_cap
+
+
 def build_run_outputs(
     config: EventConfig,
     camera: CameraConfig,
@@ -254,18 +306,11 @@ def build_run_outputs(
     elif camera_folder is not None:
         snapshots = camera_folder / CAMERA_SNAPSHOTS_FOLDER
     metrics: list[MetricsWriter] = []
-    sinks: list[AlertSink] = []
     if folder is not None:
         metrics.append(CsvMetrics(folder, with_lines=bool(camera.lines)))
-    if base is not None:
-        sinks.append(JsonlAlertLog(base / ALERTS_FILE, kinds=LOGGED_EVENTS))
     if store is not None:
         metrics.append(StoreMetricsWriter(store, clock, run_id=run_id))
-        sinks.append(StoreAlertSink(store, clock, snapshot_folder=base, run_id=run_id))
-    sinks += [
-        WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
-        for hook in config.webhooks
-    ]
+    alerts = alert_sinks(config, folder=base, store=store, clock=clock, run_id=run_id)
     video = None
     if folder is not None and video_fps is not None:
         video = AnnotatedVideoWriter(folder / VIDEO_FILE, video_fps)
@@ -280,7 +325,7 @@ def build_run_outputs(
         annotate=annotate,
         clock=clock,
         metrics=metrics,
-        alerts=FanoutSink(sinks),
+        alerts=alerts,
         snapshots=snapshots,
         snapshot_base=base,
         video=video,

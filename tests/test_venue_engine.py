@@ -1,0 +1,110 @@
+"""The venue in the live engine: two cameras (crops of the PETS clip) fused onto one plan.
+
+Each crop is a camera of its own, calibrated in the same ground frame (the sample config's MOT15
+metres). The engine analyses both and fuses them about every 0.2 s: the venue zone's people go
+to the store beside the cameras' zones, its alerts reach a webhook as CAP 1.2, and when one
+camera stops the zone it half covers turns ``unknown`` within the stall time.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import cv2
+import pytest
+from test_venue_pets import CROPS, HEIGHT, ZONE_M, _camera_configs
+from webhook_receiver import WebhookReceiver
+
+from crowdwatch.config import parse_config
+from crowdwatch.engine import CaptureOptions, Engine, EngineOptions, WorkerOptions
+from crowdwatch.store import open_store
+from crowdwatch.venue import CAP_NAMESPACE
+
+FRAMES = {"left": 40, "right": 16}  # the right camera's recording ends first
+VENUE = "square"
+
+
+@pytest.fixture(scope="module")
+def crop_clips(sample_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("crops")
+    capture = cv2.VideoCapture(str(sample_clip))
+    images = [capture.read()[1] for _ in range(max(FRAMES.values()))]
+    capture.release()
+    clips = {}
+    for name, (x0, x1) in CROPS.items():
+        clips[name] = folder / f"{name}.avi"
+        fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+        writer = cv2.VideoWriter(str(clips[name]), fourcc, 7, (x1 - x0, HEIGHT))
+        for image in images[: FRAMES[name]]:
+            writer.write(image[:, x0:x1])
+        writer.release()
+    return clips
+
+
+def _event(clips: dict[str, Path], webhook: str) -> dict:
+    _, crops = _camera_configs()
+    cameras = [
+        {**crops[name].model_dump(exclude_none=True), "source": str(clips[name]), "source_fps": 7}
+        for name in CROPS
+    ]
+    venue = {
+        "name": VENUE,
+        "cell_m": 0.25,
+        "zones": [{
+            "name": "plaza", "polygon_m": [list(p) for p in ZONE_M],
+            "alerts": [{"metric": "count", "latch_s": 0, "clear_latch_s": 0.5,
+                        "levels": {"advisory": 0.5}}],
+        }],
+        "anchor": {"lat": 51.4545, "lon": -0.9781, "bearing_deg": 30.0},
+    }  # fmt: skip
+    return {"cameras": cameras, "venue": venue, "webhooks": [{"url": webhook, "format": "cap"}]}
+
+
+def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown(
+    crop_clips: dict[str, Path], tmp_path: Path
+) -> None:
+    store_path = tmp_path / "venue.db"
+    with WebhookReceiver() as receiver:
+        config = parse_config(_event(crop_clips, receiver.url))
+        store = open_store(store_path)
+        worker = WorkerOptions(
+            default_fps=None, stall_s=1.0, capture=CaptureOptions(every_frame=True)
+        )
+        engine = Engine(config, store, EngineOptions(worker=worker, venue_every_s=0.2))
+        try:
+            engine.start()
+            deadline, right_done = time.monotonic() + 240, None
+            while time.monotonic() < deadline:
+                done = {h.camera: h.analysed_frames for h in engine.status()}
+                if right_done is None and done.get("right", 0) >= FRAMES["right"]:
+                    right_done = time.time()  # its last frame is analysed: the camera stops
+                if done.get("left", 0) >= FRAMES["left"]:
+                    break
+                time.sleep(0.1)
+            time.sleep(1.0)  # a few more venue ticks after the last frame
+        finally:
+            engine.stop()
+            store.close()
+        bodies = receiver.raw_bodies()
+    with open_store(store_path) as opened:
+        venue_rows = opened.metrics(VENUE)
+        alerts = opened.alerts(camera=VENUE)
+    known = [s for s in venue_rows if s.value("unknown") == 0.0]
+    unknown = [s for s in venue_rows if s.value("unknown") == 1.0]
+    assert known and unknown, "the zone was known while both cameras ran, unknown after"
+    assert all(s.value("covered_fraction") > 0.9 for s in known)
+    assert max(s.value("count") for s in known) > 2  # people counted on the plan
+    # Unknown within the stall time (1 s) of the right camera's last frame, plus one tick.
+    first_unknown = min(s.time for s in unknown)
+    assert right_done is not None and first_unknown - right_done <= 1.0 + 0.2 + 0.1
+    assert all(s.level == "warning" for s in unknown)  # ranked like a warning, never normal
+    # The venue zone's alert, as CAP 1.2 with its polygon in WGS84.
+    assert alerts
+    documents = [ElementTree.fromstring(body) for body in bodies]
+    ns = {"cap": CAP_NAMESPACE}
+    assert documents and all(doc.tag == f"{{{CAP_NAMESPACE}}}alert" for doc in documents)
+    polygon = documents[0].find("cap:info/cap:area/cap:polygon", ns).text
+    latitudes = [float(pair.split(",")[0]) for pair in polygon.split()]
+    assert all(51.3 < lat < 51.6 for lat in latitudes)

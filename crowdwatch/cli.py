@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Event configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+alerts_app = typer.Typer(help="Alerts in a store.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 
 class EstimatorKind(str, Enum):
@@ -204,6 +206,55 @@ def config_check(
         raise CrowdwatchError(f"{file}: {len(problems)} problem(s):\n" + "\n".join(problems))
     zones = sum(len(camera.zones) for camera in event.cameras)
     typer.echo(f"{file}: OK ({len(event.cameras)} camera(s), {zones} zone(s))")
+
+
+@alerts_app.command("export")
+def alerts_export(
+    store: Annotated[str, typer.Option(help="Store (path or postgresql:// URL).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the messages.")],
+    export_format: Annotated[
+        str, typer.Option("--format", help="cap (OASIS CAP 1.2 XML) or json.")
+    ] = "cap",
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Event YAML: its venue gives zones their polygons."),
+    ] = None,
+    camera: Annotated[str | None, typer.Option(help="Only this camera's (or venue's).")] = None,
+) -> None:
+    """Export every alert's messages (opened, acknowledged, closed), one file each."""
+    from crowdwatch.config import load_config
+    from crowdwatch.pipeline.outputs import cap_formatter, stored_alert_events
+    from crowdwatch.store import open_store
+    from crowdwatch.store.sinks import WallClock
+
+    if export_format not in ("cap", "json"):
+        raise CrowdwatchError(f"--format must be cap or json, not {export_format!r}")
+    event_config = load_config(config) if config else None
+    to_cap = cap_formatter(event_config, WallClock()) if event_config else None
+    with open_store(store) as opened:
+        alerts = opened.alerts(camera=camera)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for alert in alerts:
+        for event in stored_alert_events(alert):
+            name = f"{alert.id}-{event.kind}"
+            if export_format == "json":
+                body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
+                (out / f"{name}.json").write_bytes(body)
+            else:
+                body = to_cap(event) if to_cap else _plain_cap(event)
+                (out / f"{name}.xml").write_bytes(body)
+            written += 1
+    typer.echo(f"{written} message(s) of {len(alerts)} alert(s) written to {out}")
+
+
+def _plain_cap(event) -> bytes:
+    from datetime import datetime, timezone
+
+    from crowdwatch.venue import alert_to_cap
+
+    start = datetime.fromtimestamp(0, timezone.utc)
+    return alert_to_cap(event, sender="crowdwatch", stream_start=start).encode("utf-8")
 
 
 @app.command("eval")

@@ -108,3 +108,48 @@ def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown
     polygon = documents[0].find("cap:info/cap:area/cap:polygon", ns).text
     latitudes = [float(pair.split(",")[0]) for pair in polygon.split()]
     assert all(51.3 < lat < 51.6 for lat in latitudes)
+
+    # The same messages from the store, by `crowdwatch alerts export --format cap`.
+    import yaml
+    from test_run_folders import crowdwatch
+
+    config_path = tmp_path / "event.yaml"
+    config_path.write_text(yaml.safe_dump(_event(crop_clips, "http://127.0.0.1:9/hook")))
+    out = tmp_path / "cap"
+    result = crowdwatch("alerts", "export", "--store", str(store_path), "--out", str(out),
+                        "--config", str(config_path), "--camera", VENUE)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted(out.glob("*.xml"))
+    assert len(files) == len(bodies)  # opened and closed, as the webhook got them
+    for path in files:
+        root = ElementTree.parse(path).getroot()
+        for field in ("identifier", "sender", "sent", "status", "msgType", "scope"):
+            assert root.find(f"cap:{field}", ns).text, field
+        info = root.find("cap:info", ns)
+        for field in ("category", "event", "urgency", "severity", "certainty"):
+            assert info.find(f"cap:{field}", ns).text, field
+        assert info.find("cap:area/cap:polygon", ns) is not None
+
+
+def test_config_check_names_a_venue_zone_no_camera_sees(
+    crop_clips: dict[str, Path], tmp_path: Path
+) -> None:
+    import yaml
+
+    from crowdwatch.pipeline.geometry import check_against_frames
+
+    event = _event(crop_clips, "http://127.0.0.1:9/hook")
+    assert check_against_frames(parse_config(event)) == []
+    far = [[200.0, 200.0], [210.0, 200.0], [210.0, 210.0], [200.0, 210.0]]
+    event["venue"]["zones"].append({"name": "car park", "polygon_m": far})
+    event["venue"]["gates"] = [{"name": "north", "start_m": [300, 0], "end_m": [304, 0],
+                                "width_m": 4.0}]  # fmt: skip
+    problems = check_against_frames(parse_config(event))
+    text = "\n".join(problems)
+    assert "venue 'square'" in text and "car park" in text and "north" in text
+    path = tmp_path / "event.yaml"
+    path.write_text(yaml.safe_dump(event))
+    from test_run_folders import crowdwatch
+
+    result = crowdwatch("config", "check", str(path))
+    assert result.returncode == 2 and "car park" in result.stderr

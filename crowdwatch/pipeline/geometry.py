@@ -18,6 +18,7 @@ from crowdwatch.calibration.settings import build_calibration
 from crowdwatch.config.schema import CameraConfig, EventConfig, Point
 from crowdwatch.errors import SourceError
 from crowdwatch.sources import VideoFileSource, open_source
+from crowdwatch.venue import camera_footprint, venue_problems
 
 FrameSizeProbe = Callable[[CameraConfig], tuple[int, int]]
 
@@ -42,6 +43,7 @@ def check_against_frames(
     A camera whose source cannot be opened is reported and its geometry left unchecked.
     """
     problems: list[str] = []
+    sizes: dict[str, tuple[int, int]] = {}
     for index, camera in enumerate(config.cameras):
         where = f"cameras[{index}] ({camera.name})"
         try:
@@ -49,8 +51,27 @@ def check_against_frames(
         except (SourceError, StopIteration) as exc:
             problems.append(f"- {where}: cannot read a frame to check geometry: {exc}")
             continue
+        sizes[camera.name] = (width, height)
         problems.extend(geometry_problems(camera, width=width, height=height, where=where))
+    if config.venue is not None and not problems:
+        problems.extend(_venue_problems(config, sizes))
     return problems
+
+
+def _venue_problems(config: EventConfig, sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """The venue against the cameras' ground footprints: zones nobody sees, gates outside every
+    view, implausible footprints (see :func:`crowdwatch.venue.venue_problems`)."""
+    footprints = {}
+    for camera in config.cameras:
+        calibration = build_calibration(camera.calibration)
+        footprints[camera.name] = (
+            camera_footprint(calibration, *sizes[camera.name]) if calibration else None
+        )
+    lines = {camera.name: [line.name for line in camera.lines] for camera in config.cameras}
+    return [
+        f"- venue {config.venue.name!r}: {problem.removeprefix('- ')}"
+        for problem in venue_problems(config.venue, footprints, camera_lines=lines)
+    ]
 
 
 def geometry_problems(

@@ -24,12 +24,20 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from crowdwatch.alerts import AlertEvent, AlertSink, FanoutSink, JsonlAlertLog, WebhookSink
+from crowdwatch.alerts import (
+    AlertEvent,
+    AlertRecord,
+    AlertSink,
+    FanoutSink,
+    JsonlAlertLog,
+    WebhookSink,
+)
 from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.outputs import LINE_COLUMNS, AnnotatedVideoWriter, RecordsCsvWriter, save_snapshot
 from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
+from crowdwatch.store.records import StoredAlert
 from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics, MetricsRecord, ZoneMetrics
@@ -334,3 +342,15 @@ def build_run_outputs(
         privacy_blur=config.privacy.blur_people,
         recording_problem=recording_problem,
     )
+
+
+def stored_alert_events(alert: StoredAlert) -> list[AlertEvent]:
+    """A stored alert's life as events in wall time: opened, acknowledged, closed."""
+    record = AlertRecord.from_dict(alert.record)
+    record.id, record.snapshot = alert.id, alert.snapshot
+    events = [AlertEvent("opened", record, alert.opened)]
+    if alert.acknowledged_at is not None:
+        events.append(AlertEvent("acknowledged", record, alert.acknowledged_at))
+    if alert.closed is not None:
+        events.append(AlertEvent("closed", record, alert.closed))
+    return events

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -19,10 +21,11 @@ from webhook_receiver import WebhookReceiver
 
 from crowdwatch.config import parse_config
 from crowdwatch.engine import CaptureOptions, Engine, EngineOptions, WorkerOptions
+from crowdwatch.recording import RecordingOptions
 from crowdwatch.store import open_store
 from crowdwatch.venue import CAP_NAMESPACE
 
-FRAMES = {"left": 40, "right": 16}  # the right camera's recording ends first
+FRAMES = {"left": 40, "right": 16}  # the right camera's recording is short
 VENUE = "square"
 
 
@@ -62,32 +65,51 @@ def _event(clips: dict[str, Path], webhook: str) -> dict:
     return {"cameras": cameras, "venue": venue, "webhooks": [{"url": webhook, "format": "cap"}]}
 
 
-def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown(
-    crop_clips: dict[str, Path], tmp_path: Path
-) -> None:
-    store_path = tmp_path / "venue.db"
+@dataclass(frozen=True)
+class VenueRunResult:
+    store: Path
+    recordings: Path
+    bodies: list[bytes]
+    right_done: float | None
+
+
+@pytest.fixture(scope="module")
+def venue_run(
+    crop_clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VenueRunResult]:
+    """The engine on both crops, recorded (so the venue's live picture is kept). The left camera
+    plays its file as a live camera (looped, at 2 frames/s); the right one replays its short
+    recording frame for frame and stops. The tests run while the engine still runs."""
+    folder = tmp_path_factory.mktemp("venue-run")
+    store_path, recordings = folder / "venue.db", folder / "recordings"
     with WebhookReceiver() as receiver:
-        config = parse_config(_event(crop_clips, receiver.url))
+        event = _event(crop_clips, receiver.url)
+        event["cameras"][0]["analysis_fps"] = 2
         store = open_store(store_path)
-        worker = WorkerOptions(
-            default_fps=None, stall_s=1.0, capture=CaptureOptions(every_frame=True)
-        )
-        engine = Engine(config, store, EngineOptions(worker=worker, venue_every_s=0.2))
+        recording = RecordingOptions(recordings, segment_s=10, quota_bytes=None)
+        live = WorkerOptions(default_fps=None, stall_s=1.0, recording=recording)
+        replay = replace(live, capture=CaptureOptions(every_frame=True))
+        options = EngineOptions(worker=live, per_camera={"right": replay}, venue_every_s=0.2)
+        engine = Engine(parse_config(event), store, options)
         try:
             engine.start()
             deadline, right_done = time.monotonic() + 240, None
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and right_done is None:
                 done = {h.camera: h.analysed_frames for h in engine.status()}
-                if right_done is None and done.get("right", 0) >= FRAMES["right"]:
+                if done.get("right", 0) >= FRAMES["right"] and done.get("left", 0) >= 4:
                     right_done = time.time()  # its last frame is analysed: the camera stops
-                if done.get("left", 0) >= FRAMES["left"]:
-                    break
                 time.sleep(0.1)
-            time.sleep(1.0)  # a few more venue ticks after the last frame
+            time.sleep(2.5)  # venue ticks after the right camera stopped
+            yield VenueRunResult(store_path, recordings, receiver.raw_bodies(), right_done)
         finally:
             engine.stop()
             store.close()
-        bodies = receiver.raw_bodies()
+
+
+def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown(
+    venue_run: VenueRunResult, crop_clips: dict[str, Path], tmp_path: Path
+) -> None:
+    store_path, bodies, right_done = venue_run.store, venue_run.bodies, venue_run.right_done
     with open_store(store_path) as opened:
         venue_rows = opened.metrics(VENUE)
         alerts = opened.alerts(camera=VENUE)
@@ -120,7 +142,7 @@ def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown
                         "--config", str(config_path), "--camera", VENUE)  # fmt: skip
     assert result.returncode == 0, result.stderr
     files = sorted(out.glob("*.xml"))
-    assert len(files) == len(bodies)  # opened and closed, as the webhook got them
+    assert len(files) == len(bodies)  # as the webhook got them
     for path in files:
         root = ElementTree.parse(path).getroot()
         for field in ("identifier", "sender", "sent", "status", "msgType", "scope"):
@@ -153,3 +175,38 @@ def test_config_check_names_a_venue_zone_no_camera_sees(
 
     result = crowdwatch("config", "check", str(path))
     assert result.returncode == 2 and "car park" in result.stderr
+
+
+def test_the_venue_page_shows_the_plan_and_the_unknown_zone_in_a_real_browser(
+    venue_run: VenueRunResult, tmp_path: Path
+) -> None:
+    """Chromium on ``streamlit run app.py``: the Venue page opens first, the zone the stopped
+    camera half covered reads UNKNOWN (grey on the plan), the fused heat is drawn."""
+    from console_server import running_console
+    from test_console_browser import BROWSER_ARGS, CHROMIUM, SHOTS, playwright
+
+    from crowdwatch.recording.venue_preview import read_venue_preview
+
+    assert read_venue_preview(venue_run.recordings / VENUE) is not None
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with (
+        running_console(
+            venue_run.store, tmp_path, "--recordings", str(venue_run.recordings)
+        ) as url,
+        playwright.sync_playwright() as driver,
+    ):
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("heading", name=f"Venue: {VENUE}").wait_for(timeout=60_000)
+            page.get_by_text("UNKNOWN").first.wait_for(timeout=30_000)
+            page.wait_for_function(
+                "Array.from(document.images).some(i => i.complete && i.naturalWidth > 500)",
+                timeout=30_000,
+            )
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SHOTS / "venue.png"))
+        finally:
+            browser.close()
+    assert (SHOTS / "venue.png").stat().st_size > 10_000

@@ -3,7 +3,8 @@
 ``streamlit run app.py -- --store PATH [--recordings DIR]`` (or ``crowdwatch console``).
 Without ``--store`` the console opens ``$CROWDWATCH_STORE``, else the demo's
 ``out/demo/crowdwatch.db``; ``--recordings`` is the folder given to ``crowdwatch run --record``.
-``?page=alerts`` (live, camera, alerts, setup, review) opens a page directly.
+``?page=alerts`` (venue, live, camera, alerts, setup, review) opens a page directly; the Venue
+page comes first when the event has a ``venue:``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from crowdwatch.console.context import (
     shared_store,
 )
 from crowdwatch.console.data import console_folders, store_target
-from crowdwatch.console.views import alerts, camera, live, review, setup
+from crowdwatch.console.views import alerts, camera, live, review, setup, venue
 from crowdwatch.store import StoreError
 
 # url path -> (title, icon, renderer)
 PAGES: dict[str, tuple[str, str, Callable[[ConsoleContext], None]]] = {
+    "venue": ("Venue", ":material/map:", venue.render),
     "live": ("Live wall", ":material/grid_view:", live.render),
     "camera": ("Camera", ":material/videocam:", camera.render),
     "alerts": ("Alerts", ":material/notifications_active:", alerts.render),
@@ -59,14 +61,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if ctx is None:
         return
     _sidebar(ctx, target)
-    requested = st.query_params.get("page", "live")
+    # The site plan first when the event has a venue; else the cameras' live wall.
+    first = "venue" if ctx.config is not None and ctx.config.venue is not None else "live"
+    requested = st.query_params.get("page", first)
     pages = [
         st.Page(
             _bound(render, ctx, key),
             title=title,
             icon=icon,
             url_path=key,
-            default=(key == requested if requested in PAGES else key == "live"),
+            default=(key == requested if requested in PAGES else key == first),
         )  # fmt: skip
         for key, (title, icon, render) in PAGES.items()
     ]

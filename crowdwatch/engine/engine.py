@@ -259,7 +259,16 @@ class Engine:
         run_id = self.store.start_run(
             None, "engine", source=f"venue {self.config.venue.name}", detail={"venue": True}
         )
-        return VenueRun(self.config, store=self.store, clock=WallClock(), run_id=run_id)
+        recording = self.options.worker.recording
+        folder = Path(recording.root) / self.config.venue.name if recording is not None else None
+        return VenueRun(
+            self.config,
+            store=self.store,
+            clock=WallClock(),
+            run_id=run_id,
+            folder=folder,
+            preview=folder,
+        )
 
     def _tick_venue(self) -> None:
         """Fuse the cameras onto the venue about once a second until the engine stops."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from crowdwatch.config.schema import EventConfig
 from crowdwatch.pipeline.outputs import alert_sinks
 from crowdwatch.pipeline.scene import Scene
+from crowdwatch.recording.venue_preview import write_venue_preview
 from crowdwatch.store.records import MetricSample
 from crowdwatch.store.sinks import WallClock, metric_sample
 from crowdwatch.store.sql import SqlStore
@@ -44,6 +45,7 @@ class VenueRun:
         clock: WallClock,
         run_id: str | None = None,
         folder: Path | None = None,
+        preview: Path | None = None,
     ) -> None:
         if config.venue is None:
             raise ValueError("the config has no venue section")
@@ -51,6 +53,7 @@ class VenueRun:
         self.store = store
         self.clock = clock
         self.run_id = run_id
+        self.preview = preview
         self.alerts = alert_sinks(config, folder=folder, store=store, clock=clock, run_id=run_id)
         self._analyzer: VenueAnalyzer | None = None
         self._planes: dict[str, tuple] = {}
@@ -81,6 +84,8 @@ class VenueRun:
             self.store.write_metrics(self._samples(result))
         for event in result.events:
             self.alerts.emit(event)
+        if self.preview is not None:
+            self._write_preview(result, analyzer)
         return result
 
     def close(self, time_s: float) -> None:
@@ -89,6 +94,26 @@ class VenueRun:
             for event in self._analyzer.finish(time_s):
                 self.alerts.emit(event)
         self.alerts.close()
+
+    def _write_preview(self, result: VenueResult, analyzer: VenueAnalyzer) -> None:
+        """The console's live picture of the venue: the fused people/m² grid (NaN where no
+        live camera sees) and each camera's footprint, overwritten at every tick."""
+        grid = result.fused.grid
+        info = {
+            "time": self.clock.wall(result.time_s),
+            "bounds": list(grid.bounds),
+            "cell_m": grid.cell_m,
+            "live": list(result.fused.cameras),
+            "footprints": {
+                view.name: [list(map(float, p)) for p in view.footprint.exterior.coords]
+                for view in analyzer.views
+                if not view.footprint.is_empty and view.footprint.geom_type == "Polygon"
+            },
+        }
+        try:
+            write_venue_preview(self.preview, result.fused.per_m2, info)
+        except OSError as error:
+            log.warning("cannot write the venue preview in %s: %s", self.preview, error)
 
     def _analyzer_for(self, planes: Mapping[str, tuple]) -> VenueAnalyzer:
         if self._analyzer is None or set(planes) != self._placed:

@@ -26,7 +26,7 @@ test: setup lint
 	$(BIN)/pytest -q
 
 screenshots: setup
-	CROWDWATCH_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_console_browser.py
+	CROWDWATCH_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_console_browser.py tests/test_venue_engine.py
 
 bench: setup
 	$(BIN)/python benchmarks/pets_counts.py

@@ -210,3 +210,27 @@ def test_the_venue_page_shows_the_plan_and_the_unknown_zone_in_a_real_browser(
         finally:
             browser.close()
     assert (SHOTS / "venue.png").stat().st_size > 10_000
+
+
+def test_analyze_runs_the_venue_step_for_its_camera(tmp_path: Path) -> None:
+    """``analyze`` of the (uncropped) sample camera with the venue: the same VenueRun the engine
+    uses writes the venue zone to the store and its alerts beside the run's own."""
+    import yaml
+
+    from crowdwatch.alerts import read_alert_log
+    from crowdwatch.paths import sample_config
+    from crowdwatch.pipeline import AnalysisOptions, analyze
+
+    event = yaml.safe_load(sample_config().read_text())
+    camera = event["cameras"][0]
+    camera["source"] = str(sample_config().parent / camera["source"])
+    event["venue"] = _event({n: Path("x.avi") for n in CROPS}, "http://127.0.0.1:9/h")["venue"]
+    options = AnalysisOptions(max_frames=12, write_video=False, progress=False)
+    summary = analyze(None, parse_config(event), tmp_path / "out", options, store=tmp_path / "a.db")
+    with open_store(tmp_path / "a.db") as store:
+        rows = store.metrics(VENUE, run_id=summary.provenance["run_id"])
+    assert len(rows) == 12 and all(row.value("unknown") == 0.0 for row in rows)
+    assert all(row.value("covered_fraction") > 0.95 for row in rows)
+    assert max(row.value("count") for row in rows) > 1
+    venue_alerts = read_alert_log(tmp_path / "out" / "venue" / "alerts.jsonl")
+    assert venue_alerts and venue_alerts[0]["camera"] == VENUE

@@ -29,7 +29,8 @@ from crowdwatch.pipeline.health import HealthReporter
 from crowdwatch.pipeline.outputs import BIRDSEYE_FILE, RunOutputs, build_run_outputs
 from crowdwatch.pipeline.outputs import recording_options as make_recording_options
 from crowdwatch.pipeline.provenance import run_provenance
-from crowdwatch.pipeline.run_folder import SUMMARY_FILE, prepare_run_folder
+from crowdwatch.pipeline.run_folder import SUMMARY_FILE, VENUE_FOLDER, prepare_run_folder
+from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
 from crowdwatch.store.open import open_store
@@ -139,6 +140,15 @@ def analyze(
         health = HealthReporter(
             opened, camera.name, target_fps=camera.analysis_fps, every_s=HEALTH_EVERY_S
         )
+        venue = None
+        if config.venue is not None and camera.calibration is not None:
+            venue = VenueRun(
+                config,
+                store=opened,
+                clock=outputs.clock,
+                run_id=run_id or provenance["run_id"],
+                folder=out_dir / VENUE_FOLDER,
+            )
         run = _Run(
             analyzer=analyzer,
             source=frames,
@@ -147,6 +157,7 @@ def analyze(
             outputs=outputs,
             health=health,
             store=opened,
+            venue=venue,
         )
         run.summary.provenance = provenance
         return run.execute()
@@ -165,6 +176,7 @@ class _Run:
         outputs: RunOutputs,
         health: HealthReporter,
         store: SqlStore | None,
+        venue: VenueRun | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.source = source
@@ -173,6 +185,7 @@ class _Run:
         self.outputs = outputs
         self.health = health
         self.store = store
+        self.venue = venue
         self.summary = RunSummary(
             source=source.name,
             camera=analyzer.camera.name,
@@ -226,6 +239,9 @@ class _Run:
 
     def _keep(self, result: FrameResult) -> None:
         events = self.outputs.keep(result)
+        if self.venue is not None:  # the one camera on the venue plan, after every frame
+            self.venue.add(self.analyzer.camera.name, result, self.analyzer.scene)
+            self.venue.tick(result.frame.time_s, {self.analyzer.camera.name: "live"})
         self.summary.add_frame(
             result.frame.time_s, result.estimate.count, result.zones, result.lines
         )
@@ -244,11 +260,16 @@ class _Run:
         self.outputs.close(
             extra=[
                 self._write_birdseye,
+                self._close_venue,
                 lambda: self.health.report(state, error=error, force=True),
                 self._close_store,
             ]
         )
         write_json_atomically(self.out_dir / SUMMARY_FILE, self.summary.to_dict())
+
+    def _close_venue(self) -> None:
+        if self.venue is not None:
+            self.venue.close(self.summary.last_time_s or 0.0)
 
     def _close_store(self) -> None:
         if self.store is not None:

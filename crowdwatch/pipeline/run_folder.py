@@ -25,6 +25,7 @@ from crowdwatch.pipeline.outputs import (
 )
 
 SUMMARY_FILE = "summary.json"
+VENUE_FOLDER = "venue"  # with a venue: the venue's alerts.jsonl
 # Everything a run writes into its folder (besides a store or recordings given inside it).
 RUN_FILES = (
     METRICS_FILE,
@@ -34,6 +35,7 @@ RUN_FILES = (
     BIRDSEYE_FILE,
     SUMMARY_FILE,
     SNAPSHOTS_FOLDER,
+    VENUE_FOLDER,
     SUMMARY_FILE + ".tmp",
 )
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")

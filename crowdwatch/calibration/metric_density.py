@@ -119,7 +119,7 @@ class GroundDensityMapper:
             + np.rint(np.nan_to_num(self._map_x)).astype(np.int64),
             -1,
         )
-        self._kernel = _disk_kernel(radius_m, cell_m)
+        self._kernel = disk_kernel(radius_m, cell_m)
         # What grid_to_image reads every frame, made once: finite sampling maps and the pixels
         # that see no grid.
         self._remap_x = np.nan_to_num(self._map_x, nan=-1.0)
@@ -207,7 +207,7 @@ def _footprint_bounds(
     return x_min, y_min, max(x_max, x_min + 1.0), max(y_max, y_min + 1.0)
 
 
-def _disk_kernel(radius_m: float, cell_m: float, supersample: int = 8) -> np.ndarray:
+def disk_kernel(radius_m: float, cell_m: float, supersample: int = 8) -> np.ndarray:
     """A disk of ``radius_m`` weighted by each cell's covered share, divided by its area in m².
 
     Convolving people per cell with it gives people within ``radius_m`` per m²; partial cells at

@@ -38,6 +38,7 @@ from scipy import sparse
 from shapely.geometry import Polygon, box
 
 from crowdwatch.calibration import GroundCalibration, GroundGrid
+from crowdwatch.calibration.metric_density import disk_kernel
 
 #: Pixels from the image border over which a camera's weight rises from 0 to full.
 DEFAULT_EDGE_MARGIN_PX = 64.0
@@ -213,7 +214,7 @@ class FusedGrid:
         """People per m² counted over ``radius_m`` around each cell (the steward's measure of
         :mod:`crowdwatch.calibration.metric_density`), for fused *un-smoothed* grids; NaN
         uncovered."""
-        kernel = _disk_kernel(radius_m, self.grid.cell_m)
+        kernel = disk_kernel(radius_m, self.grid.cell_m)
         mass = np.nan_to_num(self.per_m2) * self.grid.cell_m**2
         smooth = cv2.filter2D(mass.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
         return np.where(self.covered, smooth, np.nan).astype(np.float32)
@@ -331,13 +332,3 @@ def _resampler(source: GroundGrid, target: GroundGrid) -> tuple[sparse.csr_matri
     rows = _overlaps(target.y_max - source.y_max, source.cell_m, src_rows,
                      0.0, target.cell_m, dst_rows)  # fmt: skip
     return rows, columns
-
-
-def _disk_kernel(radius_m: float, cell_m: float, supersample: int = 8) -> np.ndarray:
-    """A disk of ``radius_m`` (cells weighted by their covered share) over its area in m²."""
-    reach = int(np.ceil(radius_m / cell_m))
-    steps = (np.arange((2 * reach + 1) * supersample) + 0.5) / supersample - reach - 0.5
-    inside = (steps[None, :] ** 2 + steps[:, None] ** 2) <= (radius_m / cell_m) ** 2
-    side = 2 * reach + 1
-    coverage = inside.reshape(side, supersample, side, supersample).mean(axis=(1, 3))
-    return (coverage / (coverage.sum() * cell_m**2)).astype(np.float32)

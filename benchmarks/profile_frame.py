@@ -16,7 +16,7 @@ import pstats
 import time
 from pathlib import Path
 
-import cv2
+from pipeline_speed import read_frames
 
 from crowdwatch.config import default_config, load_config
 from crowdwatch.estimators.density import DensityEstimator
@@ -46,18 +46,6 @@ STAGES = [
     ("CameraAnalyzer.process", ["process"], "camera.py"),
     ("CameraAnalyzer.annotate", ["annotate"], "camera.py"),
 ]
-
-
-def read_frames(count: int) -> list[Frame]:
-    capture = cv2.VideoCapture(str(sample_video()))
-    frames = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(Frame(image, len(frames), len(frames) / 7.0, "pets"))
-    capture.release()
-    return frames
 
 
 def profile(camera, estimator, frames: list[Frame], warmup: int = 3) -> tuple[dict, float]:

@@ -292,9 +292,30 @@ def console(
     ] = None,
     port: Annotated[int, typer.Option(help="Port to serve the console on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Serve a store without users (everybody an operator) on a non-loopback address.",
+        ),
+    ] = False,
 ) -> None:
     """Open the operator console (Streamlit) on a store: live wall, alerts, setup, review."""
     import crowdwatch.console
+    from crowdwatch.console.auth import open_console_refusal
+
+    if "://" in store or Path(store).expanduser().exists():
+        from crowdwatch.store import open_store
+
+        with open_store(store) as opened:
+            open_store_has_users = bool(opened.users())
+        refusal = (
+            None
+            if open_store_has_users
+            else open_console_refusal(address, None, allowed=allow_open)
+        )
+        if refusal is not None:
+            raise CrowdwatchError(f"console not started: {refusal}")
 
     # The script's path only: importing it would run the console here.
     script = Path(crowdwatch.console.__file__).with_name("streamlit_app.py")
@@ -307,6 +328,8 @@ def console(
     ]  # fmt: skip
     if recordings is not None:
         command += ["--recordings", str(recordings)]
+    if allow_open:
+        command.append("--allow-open")
     typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")
     sys.stdout.flush()
     # Become the Streamlit server (no child left behind when this process is stopped).

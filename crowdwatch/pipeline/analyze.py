@@ -276,7 +276,7 @@ class _Run:
         )
         self._count_alerts(events)
         self.health.frame_analysed(self.outputs.clock.wall(result.frame.time_s))
-        self.health.report("live", error=self.outputs.recording_error)
+        self.health.report("live", error=self.outputs.recording_error or self.outputs.store_error)
 
     def _count_alerts(self, events) -> None:
         for event in events:

@@ -30,6 +30,7 @@ from crowdwatch.pipeline.birdseye import BirdsEyeAccumulator
 from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
 from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
+from crowdwatch.store.spool import StoreSpool
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics, MetricsRecord, ZoneMetrics
 
@@ -46,6 +47,9 @@ BIRDSEYE_FILE = "birdseye.png"
 SNAPSHOTS_FOLDER = "snapshots"
 # A live camera's alert log and snapshots sit in its recording folder.
 CAMERA_SNAPSHOTS_FOLDER = "alerts"
+# Metrics and alerts the store could not take (read-only, full, unreachable), until it is back.
+SPOOL_FILE = "store-spool.jsonl"
+SPOOL_FOLDER = "crowdwatch-spool"  # beside a SQLite store, for cameras with no folder of their own
 # Alert log lines: when an alert opens, closes and is acknowledged, so a crash loses none.
 LOGGED_EVENTS = ("opened", "closed", "acknowledged")
 
@@ -99,6 +103,7 @@ class RunOutputs:
         birdseye: the bird's-eye accumulator (None: not kept).
         privacy_blur: pixelate people in every picture kept.
         recording_problem: why recording could not start (the run goes on without it).
+        spool: where store writes wait while the store is unavailable.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class RunOutputs:
         birdseye: BirdsEyeAccumulator | None = None,
         privacy_blur: bool = False,
         recording_problem: str | None = None,
+        spool: StoreSpool | None = None,
     ) -> None:
         self.annotate = annotate
         self.clock = clock
@@ -127,6 +133,7 @@ class RunOutputs:
         self.birdseye = birdseye
         self.privacy_blur = privacy_blur
         self._recording_problem = recording_problem
+        self.spool = spool
         self._snapshot_of: dict[str, str] = {}
         self._closed = False
 
@@ -134,6 +141,11 @@ class RunOutputs:
     def recording_error(self) -> str | None:
         """Why recording stopped, if it did (quota, disk); the analysis goes on."""
         return self.recorder.error if self.recorder is not None else self._recording_problem
+
+    @property
+    def store_error(self) -> str | None:
+        """Why metrics and alerts are being spooled instead of stored, while they are."""
+        return self.spool.problem if self.spool is not None else None
 
     def keep(self, result: FrameResult) -> list[AlertEvent]:
         """Keep one analysed frame; returns its alert events as emitted (with snapshots)."""
@@ -221,6 +233,17 @@ def recording_options(config: EventConfig, root: Path, *, fps: float) -> Recordi
     )
 
 
+def spool_path(camera: str, store: SqlStore, folder: Path | None) -> Path:
+    """Where a camera's store writes wait while the store is unavailable: the run folder or
+    the camera's recording folder, else a ``crowdwatch-spool`` folder beside a SQLite store
+    (or in the working folder for PostgreSQL). One engine per store (the store's lease) and one
+    camera per file, so nobody else writes it; a later run of the camera writes what is left."""
+    if folder is not None:
+        return folder / SPOOL_FILE
+    base = Path(store.folder) if store.folder is not None else Path.cwd()
+    return base / SPOOL_FOLDER / f"{camera}.jsonl"
+
+
 def build_run_outputs(
     config: EventConfig,
     camera: CameraConfig,
@@ -255,15 +278,24 @@ def build_run_outputs(
         snapshots = camera_folder / CAMERA_SNAPSHOTS_FOLDER
     metrics: list[MetricsWriter] = []
     sinks: list[AlertSink] = []
+    spool = None
     if folder is not None:
         metrics.append(CsvMetrics(folder, with_lines=bool(camera.lines)))
     if base is not None:
         sinks.append(JsonlAlertLog(base / ALERTS_FILE, kinds=LOGGED_EVENTS))
     if store is not None:
-        metrics.append(StoreMetricsWriter(store, clock, run_id=run_id))
-        sinks.append(StoreAlertSink(store, clock, snapshot_folder=base, run_id=run_id))
+        spool = StoreSpool(spool_path(camera.name, store, base))
+        metrics.append(StoreMetricsWriter(store, clock, run_id=run_id, spool=spool))
+        sinks.append(StoreAlertSink(store, clock, snapshot_folder=base, run_id=run_id, spool=spool))
+    # Through the store's outbox when there is a store: a restart or crash loses no delivery.
     sinks += [
-        WebhookSink(hook.url, timeout_s=hook.timeout_s, retries=hook.retries)
+        WebhookSink(
+            hook.url,
+            timeout_s=hook.timeout_s,
+            retries=hook.retries,
+            outbox=store,
+            camera=camera.name,
+        )
         for hook in config.webhooks
     ]
     video = None
@@ -288,4 +320,5 @@ def build_run_outputs(
         birdseye=BirdsEyeAccumulator() if folder is not None else None,
         privacy_blur=config.privacy.blur_people,
         recording_problem=recording_problem,
+        spool=spool,
     )

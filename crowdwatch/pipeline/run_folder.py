@@ -21,6 +21,7 @@ from crowdwatch.pipeline.outputs import (
     LINES_FILE,
     METRICS_FILE,
     SNAPSHOTS_FOLDER,
+    SPOOL_FILE,
     VIDEO_FILE,
 )
 
@@ -35,6 +36,7 @@ RUN_FILES = (
     SUMMARY_FILE,
     SNAPSHOTS_FOLDER,
     SUMMARY_FILE + ".tmp",
+    SPOOL_FILE,
 )
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 

@@ -13,7 +13,7 @@ from crowdwatch.errors import ConfigError
 
 # Limits on a config file, checked before it is validated: its size, how deeply its mappings
 # and lists nest, and how many values it holds once anchors and aliases are expanded.
-MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_CONFIG_BYTES = 2 * 1024 * 1024  # the sample config is 2.5 kB
 MAX_NESTING = 32
 MAX_VALUES = 2_000_000
 # The C YAML parser (libyaml) when PyYAML was built with it: ~10x faster on large polygons.

@@ -24,6 +24,11 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from crowdwatch.errors import CrowdwatchError  # noqa: E402
 
+try:  # Typer >= 0.2x vendors Click; older releases use Click itself.
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    import click.exceptions as click_errors
+
 app = typer.Typer(
     help="Crowd-safety analytics: people counts, density heat maps, zones and alerts.",
     no_args_is_help=True,
@@ -78,9 +83,13 @@ def analyze(
         ),
     ] = False,
     every: Annotated[int | None, typer.Option(help="Analyse every N-th frame.", min=1)] = None,
-    fps: Annotated[float | None, typer.Option(help="Analyse at most F frames per second.")] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Analyse at most F frames per second.", min=0.001)
+    ] = None,
     camera: Annotated[str | None, typer.Option(help="Camera of the config to use.")] = None,
-    max_frames: Annotated[int | None, typer.Option(help="Stop after N analysed frames.")] = None,
+    max_frames: Annotated[
+        int | None, typer.Option(help="Stop after N analysed frames.", min=1)
+    ] = None,
     estimator: EstimatorOption = None,
     model: ModelOption = None,
     video: Annotated[bool, typer.Option(help="Write annotated.mp4.")] = True,
@@ -334,9 +343,30 @@ def console(
     ] = None,
     port: Annotated[int, typer.Option(help="Port to serve the console on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Serve a store without users (everybody an operator) on a non-loopback address.",
+        ),
+    ] = False,
 ) -> None:
     """Open the operator console (Streamlit) on a store: live wall, alerts, setup, review."""
     import crowdwatch.console
+    from crowdwatch.console.auth import open_console_refusal
+
+    if "://" in store or Path(store).expanduser().exists():
+        from crowdwatch.store import open_store
+
+        with open_store(store) as opened:
+            open_store_has_users = bool(opened.users())
+        refusal = (
+            None
+            if open_store_has_users
+            else open_console_refusal(address, None, allowed=allow_open)
+        )
+        if refusal is not None:
+            raise CrowdwatchError(f"console not started: {refusal}")
 
     # The script's path only: importing it would run the console here.
     script = Path(crowdwatch.console.__file__).with_name("streamlit_app.py")
@@ -349,6 +379,8 @@ def console(
     ]  # fmt: skip
     if recordings is not None:
         command += ["--recordings", str(recordings)]
+    if allow_open:
+        command.append("--allow-open")
     typer.echo(f"crowdwatch console on http://{address}:{port} (store: {store}); Ctrl-C stops it")
     sys.stdout.flush()
     # Become the Streamlit server (no child left behind when this process is stopped).
@@ -559,29 +591,50 @@ def calibrate(
     typer.echo(f"bird's-eye view of the calibrated ground (5 cm a pixel): {path}")
 
 
-def main() -> None:
-    """Console entry point: run the app, turning known errors into one clean line."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning known errors into one clean line.
+
+    Every error a user can cause (a bad option, a missing file, a malformed config, a store that
+    cannot be opened) ends as one ``error:`` line on stderr and exit status 2.
+    """
     from pydantic import ValidationError
 
     from crowdwatch.config.load import describe_validation_errors
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        app()
+        code = app(args=argv, prog_name="crowdwatch", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message())
+        sys.exit(0)
+    except click_errors.UsageError as exc:
+        # A bad option or argument (``--every 0``): Click's message, without its framed box.
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        _fail(f"{exc.format_message()}{hint}")
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except click_errors.ClickException as exc:
+        _fail(exc.format_message())
     except CrowdwatchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     except ValidationError as exc:
-        problems = "; ".join(line.removeprefix("- ") for line in describe_validation_errors(exc))
-        typer.echo(f"error: {problems}", err=True)
-        sys.exit(2)
+        _fail("; ".join(line.removeprefix("- ") for line in describe_validation_errors(exc)))
     except (KeyError, ValueError) as exc:
         # Raised for bad user choices (unknown camera name, bad --fps); their text names them.
-        typer.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    except RecursionError:
+        _fail("input nested too deeply to process")
     except KeyboardInterrupt:
         typer.echo("interrupted; outputs written so far are kept", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    """Print ``message`` after ``error:`` (a config's problems follow it, one per line), exit 2."""
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -19,3 +19,7 @@ class EstimatorError(CrowdwatchError):
 
 class OutputError(CrowdwatchError):
     """A run cannot write where it was asked to (a folder holding another run, a file)."""
+
+
+class UnsafePathError(CrowdwatchError):
+    """A path read from the store or a config leads outside the folder it must stay in."""

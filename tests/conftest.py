@@ -17,6 +17,9 @@ DATA = Path(os.environ.get("CROWDWATCH_DATA", REPO.parent / "shared" / "data"))
 # Keep ultralytics offline and its settings out of the home folder.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+# Streamlit's AppTest serves no network (its visitor address is a mock): let the page tests
+# open user-less stores; tests of the refusal itself remove this.
+os.environ.setdefault("CROWDWATCH_ALLOW_OPEN_CONSOLE", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

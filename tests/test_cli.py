@@ -165,7 +165,7 @@ def test_config_check_names_every_problem(tmp_path: Path) -> None:
                 "source": str(sample_config().parent / "pets2009_s2l1.mp4"),
                 "zones": [
                     {"name": "off", "polygon": [[0, 0], [2000, 0], [2000, 50]]},
-                    {"name": "ok", "polygon": [[0, 0], [50, 0], [50, 50]],
+                    {"name": "ok", "polygon": [[0, 0], [50, 0], [50, 50]], "area_m2": 10,
                      "alerts": [{"metric": "density", "levels": {"warning": 5, "critical": 4}}]},
                 ],
             }],

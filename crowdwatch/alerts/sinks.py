@@ -142,6 +142,20 @@ def read_alert_log(path: str | os.PathLike[str], latest: bool = True) -> list[di
 _STOP = object()
 
 
+class WebhookOutbox(Protocol):
+    """Where webhook deliveries are kept until delivered (the store: :class:`SqlStore`)."""
+
+    def enqueue_webhook(self, url: str, body: bytes, event_id: str) -> int: ...
+
+    def due_webhooks(self, url: str | None = None, now: float | None = None, limit: int = 100): ...
+
+    def mark_webhook_delivered(self, delivery_id: int) -> None: ...
+
+    def mark_webhook_failed(self, delivery_id: int, next_try: float, error: str) -> None: ...
+
+    def give_up_webhook(self, delivery_id: int, error: str) -> None: ...
+
+
 class WebhookSink:
     """POSTs each alert event as JSON to a URL from a background thread.
 
@@ -154,6 +168,11 @@ class WebhookSink:
     The body is :meth:`AlertEvent.to_dict` as JSON (``event_id`` lets receivers drop
     duplicates), or what ``formatter`` makes of the event (e.g. a CAP 1.2 XML message).
 
+    With an ``outbox`` (the store), every event is kept there before it is queued, each try is
+    recorded, and deliveries still pending when the process stopped or crashed (of ``camera``,
+    when given) are delivered when the next sink for the URL starts: a restart loses none. When
+    the outbox cannot be written, the event goes on the in-memory queue as without one.
+
     Args:
         url: ``http://`` or ``https://`` endpoint.
         timeout_s: per-request timeout.
@@ -163,6 +182,8 @@ class WebhookSink:
         headers: extra HTTP headers (for example an authorization token).
         formatter: event -> request body (default: the event as JSON).
         content_type: the body's media type.
+        outbox: keeps deliveries across restarts (see above).
+        camera: with ``outbox``, resume only this camera's pending deliveries.
     """
 
     def __init__(
@@ -175,6 +196,8 @@ class WebhookSink:
         headers: Mapping[str, str] | None = None,
         formatter: Callable[[AlertEvent], bytes] | None = None,
         content_type: str = "application/json",
+        outbox: WebhookOutbox | None = None,
+        camera: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must start with http:// or https://, got {url!r}")
@@ -192,9 +215,12 @@ class WebhookSink:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self.outbox = outbox
+        self.camera = camera
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._abort = threading.Event()
         self._closed = False
+        self._resume_pending()
         self._thread = threading.Thread(target=self._run, name="crowdwatch-webhook", daemon=True)
         self._thread.start()
 
@@ -203,8 +229,15 @@ class WebhookSink:
         if self._closed:
             raise RuntimeError(f"webhook sink for {self.url} is closed")
         body = self.formatter(event)
+        delivery = None
+        if self.outbox is not None:
+            try:
+                delivery = self.outbox.enqueue_webhook(self.url, body, event.event_id)
+            except Exception as error:  # the store is unavailable: memory only, as before
+                logger.warning("webhook %s: cannot keep %s in the outbox: %s", self.url,
+                               event.event_id, error)  # fmt: skip
         try:
-            self._queue.put_nowait(body)
+            self._queue.put_nowait((delivery, body))
         except queue.Full:
             self.dropped += 1
             # First drop and every 100th: a stalled receiver must not flood the log either.
@@ -228,37 +261,72 @@ class WebhookSink:
         self._thread.join(remaining)
         if self._thread.is_alive():
             self._abort.set()
+            kept = "kept in the outbox for the next run" if self.outbox else "given up"
             logger.warning(
-                "webhook %s: gave up on about %d undelivered events at close",
+                "webhook %s: about %d undelivered events at close, %s",
                 self.url,
                 self._queue.qsize(),
+                kept,
             )
+
+    def _resume_pending(self) -> None:
+        """Queue the outbox's deliveries for this URL (and camera) left by an earlier run."""
+        if self.outbox is None:
+            return
+        try:
+            later = time.time() + 3650 * 86400.0  # every pending one, whenever it was due
+            pending = self.outbox.due_webhooks(self.url, now=later, limit=10_000)
+        except Exception as error:
+            logger.warning("webhook %s: cannot read the outbox: %s", self.url, error)
+            return
+        resumed = 0
+        for delivery in pending:
+            if self.camera is not None and _camera_of(delivery.body) != self.camera:
+                continue
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait((delivery.id, bytes(delivery.body)))
+                resumed += 1
+        if resumed:
+            logger.info("webhook %s: resuming %d undelivered event(s)", self.url, resumed)
 
     def _run(self) -> None:
         while not self._abort.is_set():
-            body = self._queue.get()
-            if body is _STOP:
+            item = self._queue.get()
+            if item is _STOP:
                 return
-            assert isinstance(body, bytes)
-            if self._deliver(body):
+            delivery, body = item
+            if self._deliver(body, delivery):
                 self.delivered += 1
             else:
                 self.failed += 1
 
-    def _deliver(self, body: bytes) -> bool:
+    def _deliver(self, body: bytes, delivery: int | None = None) -> bool:
         for attempt in range(self.retries + 1):
-            # Interruptible backoff: close() may abort a long wait.
+            # Interruptible backoff: close() may abort a long wait (the outbox keeps it).
             if attempt and self._abort.wait(self.backoff_s * 2 ** (attempt - 1)):
                 return False
             error = self._post(body)
             if error is None:
+                self._record(delivery, "mark_webhook_delivered")
                 return True
             if not _worth_retrying(error):
                 break
+            next_try = time.time() + self.backoff_s * 2**attempt
+            self._record(delivery, "mark_webhook_failed", next_try, str(error))
         logger.warning(
             "webhook %s: giving up on an event after %d tries: %s", self.url, attempt + 1, error
         )
+        self._record(delivery, "give_up_webhook", str(error))
         return False
+
+    def _record(self, delivery: int | None, method: str, *args: object) -> None:
+        """Note a try's outcome in the outbox (a failure there is logged, not raised)."""
+        if delivery is None or self.outbox is None:
+            return
+        try:
+            getattr(self.outbox, method)(delivery, *args)
+        except Exception as error:
+            logger.warning("webhook %s: cannot update the outbox: %s", self.url, error)
 
     def _post(self, body: bytes) -> Exception | None:
         """POST once; return the error, or None on a 2xx answer."""
@@ -273,6 +341,13 @@ class WebhookSink:
 
 def _json_body(event: AlertEvent) -> bytes:
     return json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
+
+
+def _camera_of(body: bytes) -> str | None:
+    try:
+        return json.loads(body)["alert"]["camera"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _worth_retrying(error: Exception) -> bool:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crowdwatch.calibration.homography import GroundCalibration
 
-Point = tuple[float, float]
+# Image coordinates (pixels) and ground coordinates (metres) beyond these are typing errors
+# (1e200 would overflow the fit): refused by name instead of failing deep inside the maths.
+MAX_PIXEL_COORDINATE = 100_000.0
+MAX_GROUND_METRES = 100_000.0
+MAX_CALIBRATION_POINTS = 1_000
+
+Pixel = Annotated[float, Field(ge=-MAX_PIXEL_COORDINATE, le=MAX_PIXEL_COORDINATE)]
+Metres = Annotated[float, Field(ge=-MAX_GROUND_METRES, le=MAX_GROUND_METRES)]
+Point = tuple[Pixel, Pixel]
+GroundPoint = tuple[Metres, Metres]
 
 
 class CalibrationConfig(BaseModel):
@@ -20,11 +31,11 @@ class CalibrationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    image_points: list[Point] | None = None
-    ground_points: list[Point] | None = None
+    image_points: list[Point] | None = Field(default=None, max_length=MAX_CALIBRATION_POINTS)
+    ground_points: list[GroundPoint] | None = Field(default=None, max_length=MAX_CALIBRATION_POINTS)
     rectangle: list[Point] | None = None
-    width_m: float | None = Field(default=None, gt=0)
-    depth_m: float | None = Field(default=None, gt=0)
+    width_m: float | None = Field(default=None, gt=0, le=MAX_GROUND_METRES)
+    depth_m: float | None = Field(default=None, gt=0, le=MAX_GROUND_METRES)
     head_height_m: float = Field(default=1.7, ge=0, le=3)
 
     @model_validator(mode="after")

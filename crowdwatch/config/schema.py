@@ -8,18 +8,31 @@ sections of one stage (calibration, estimator, alert rules) are defined by that 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
 from crowdwatch.alerts.rules import AlertRule
-from crowdwatch.calibration.settings import CalibrationConfig
+from crowdwatch.calibration.settings import CalibrationConfig, Point
 from crowdwatch.estimators.settings import EstimatorConfig
 from crowdwatch.venue.settings import VenueConfig
 
-Point = tuple[float, float]
+# Maxima: beyond them a config is a mistake (or an attack), and would make every frame slow.
+MAX_CAMERAS = 256
+MAX_ZONES = 200  # per camera
+MAX_LINES = 200  # per camera
+MAX_POLYGON_POINTS = 1_000
+MAX_RULES = 32  # per zone or line
+MAX_WEBHOOKS = 16
+MAX_DEVICE_INDEX = 63  # webcams /dev/video0 .. /dev/video63
+MAX_FRAME_SIDE = 16_384
+
+# Metrics a zone can only measure with its ground area (area_m2 or the camera's calibration),
+# and those that need the calibration itself (speeds come from the ground plane).
+AREA_METRICS = frozenset({"density", "pressure", "minutes_to_limit"})
+CALIBRATED_ZONE_METRICS = frozenset({"pressure", "flow_rate"})
 
 __all__ = [
     "CalibrationConfig",
@@ -56,11 +69,11 @@ class ZoneConfig(_Strict):
     """
 
     name: str = Field(min_length=1)
-    polygon: list[Point] = Field(min_length=3)
-    area_m2: float | None = Field(default=None, gt=0)
-    capacity: int | None = Field(default=None, gt=0)
-    limit_density: float = Field(default=4.0, gt=0)
-    alerts: list[AlertRule] = Field(default_factory=list)
+    polygon: list[Point] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
+    area_m2: float | None = Field(default=None, gt=0, le=1e9)
+    capacity: int | None = Field(default=None, gt=0, le=10_000_000)
+    limit_density: float = Field(default=4.0, gt=0, le=100)
+    alerts: list[AlertRule] = Field(default_factory=list, max_length=MAX_RULES)
 
     @field_validator("polygon")
     @classmethod
@@ -91,7 +104,7 @@ class LineConfig(_Strict):
     start: Point
     end: Point
     positive: Literal["left", "right"] = "right"
-    alerts: list[AlertRule] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list, max_length=MAX_RULES)
 
     @model_validator(mode="after")
     def _has_length(self) -> LineConfig:
@@ -112,20 +125,74 @@ class CameraConfig(_Strict):
     with it every speed, flow rate and alert latch, comes from it instead of the container's rate.
     """
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str | int
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    lines: list[LineConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
+    lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_LINES)
     calibration: CalibrationConfig | None = None
-    analysis_fps: float | None = Field(default=None, gt=0)
+    analysis_fps: float | None = Field(default=None, gt=0, le=1000)
     source_fps: float | None = Field(default=None, gt=0, le=1000)
-    frame_size: tuple[int, int] | None = None
+    frame_size: (
+        tuple[
+            Annotated[int, Field(ge=1, le=MAX_FRAME_SIDE)],
+            Annotated[int, Field(ge=1, le=MAX_FRAME_SIDE)],
+        ]
+        | None
+    ) = None
     line_motion: Literal["density", "image"] = "density"
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _device_or_path(cls, source: object) -> object:
+        # A webcam is a device index 0..63 (a negative or huge index crashes OpenCV's opener);
+        # anything else is a path or URL.
+        if isinstance(source, bool):
+            raise ValueError("must be a file path, stream URL or webcam index, not true/false")
+        if isinstance(source, int) and not 0 <= source <= MAX_DEVICE_INDEX:
+            raise ValueError(f"webcam index must be 0 to {MAX_DEVICE_INDEX}, got {source}")
+        if isinstance(source, str):
+            text = source.strip()
+            if not text:
+                raise ValueError("must not be empty")
+            if text.lstrip("+-").isdigit() and not 0 <= int(text) <= MAX_DEVICE_INDEX:
+                raise ValueError(f"webcam index must be 0 to {MAX_DEVICE_INDEX}, got {source}")
+            if "\x00" in text:
+                raise ValueError("must not contain a NUL character")
+        return source
 
     @model_validator(mode="after")
     def _unique_names(self) -> CameraConfig:
         _require_unique([zone.name for zone in self.zones], f"zones of camera {self.name!r}")
         _require_unique([line.name for line in self.lines], f"lines of camera {self.name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_can_fire(self) -> CameraConfig:
+        """A rule whose metric the camera can never measure is refused, naming what is missing:
+        it would otherwise stay silent for the whole event."""
+        problems = []
+        calibrated = self.calibration is not None
+        for zone in self.zones:
+            for rule in zone.alerts:
+                what = f"zone {zone.name!r}: its {rule.label!r} rule ({rule.metric})"
+                if rule.metric in AREA_METRICS and zone.area_m2 is None and not calibrated:
+                    problems.append(
+                        f"{what} needs the zone's ground area: give the zone an area_m2 or "
+                        f"the camera a calibration"
+                    )
+                elif rule.metric in CALIBRATED_ZONE_METRICS and not calibrated:
+                    problems.append(f"{what} needs the camera's calibration")
+                elif rule.metric == "occupancy" and zone.capacity is None:
+                    problems.append(f"{what} needs the zone's capacity: give it a capacity")
+        if not calibrated:
+            for line in self.lines:
+                for rule in line.alerts:
+                    problems.append(
+                        f"line {line.name!r}: its {rule.label!r} rule ({rule.metric}) needs the "
+                        f"camera's calibration (counting lines are measured on the ground)"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -167,13 +234,13 @@ class WebhookConfig(_Strict):
 class EventConfig(_Strict):
     """Everything crowdwatch needs to watch one event."""
 
-    name: str = "event"
-    cameras: list[CameraConfig] = Field(min_length=1)
+    name: str = Field(default="event", max_length=200)
+    cameras: list[CameraConfig] = Field(min_length=1, max_length=MAX_CAMERAS)
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
-    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
     # All cameras on one site plan: their calibrations' ground points are venue metres.
     venue: VenueConfig | None = None
 

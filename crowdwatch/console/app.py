@@ -16,6 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from crowdwatch.console.auth import ALLOW_OPEN_ENV, open_console_refusal
 from crowdwatch.console.context import (
     OPERATOR_NAME_KEY,
     ConsoleContext,
@@ -57,6 +58,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StoreError as error:
         st.error(f"Cannot open the store: {error}")
         return
+    if not store.users():
+        refusal = open_console_refusal(
+            st.get_option("server.address"),
+            st.context.ip_address,
+            allowed="--allow-open" in argv or os.environ.get(ALLOW_OPEN_ENV) == "1",
+        )
+        if refusal is not None:
+            st.title("crowdwatch console")
+            st.error(f"Refused: {refusal}.")
+            return
     ctx = build_context(store, console_folders(store, argv, os.environ))
     if ctx is None:
         return

@@ -118,3 +118,41 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+# Serving a store without users (everybody an operator) beyond this machine needs this set to 1
+# (or ``crowdwatch console --allow-open``).
+ALLOW_OPEN_ENV = "CROWDWATCH_ALLOW_OPEN_CONSOLE"
+
+
+def is_loopback(address: object) -> bool:
+    """True for ``localhost`` and loopback IPs; False for every-interface (None, ``0.0.0.0``,
+    ``::``), other addresses and anything unknown."""
+    import ipaddress
+
+    if not isinstance(address, str) or not address.strip():
+        return False
+    text = address.strip().strip("[]")
+    if text.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+def open_console_refusal(server_address: object, visitor: object, *, allowed: bool) -> str | None:
+    """Why an open (user-less) store must not be served to this visitor, or None.
+
+    An open store gives every visitor operator rights, so it is served only where nobody else
+    can reach it: on a loopback address, or to a visitor on this machine, unless ``allowed``.
+    """
+    if allowed or is_loopback(server_address) or is_loopback(visitor):
+        return None
+    where = "every interface" if not server_address else f"address {server_address}"
+    return (
+        f"this store has no users, so every visitor would be an operator, and the console "
+        f"listens on {where}. Add a user (`crowdwatch user NAME --store ...`), serve on "
+        f"localhost (`--server.address 127.0.0.1`), or allow it explicitly with "
+        f"{ALLOW_OPEN_ENV}=1 (`crowdwatch console --allow-open`)"
+    )

@@ -27,7 +27,9 @@ import numpy as np
 
 from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
 from crowdwatch.config.schema import CameraConfig
+from crowdwatch.errors import UnsafePathError
 from crowdwatch.metrics import ZoneMetrics
+from crowdwatch.paths import confined
 from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
 from crowdwatch.recording.replay import load_heat_with_shape
 from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
@@ -61,7 +63,10 @@ class Folders:
     def recording(self, path: str) -> Path | None:
         """The file of a recording index path, or None when no candidate folder has it."""
         for root in self.recordings:
-            candidate = _under(root, path)
+            try:
+                candidate = confined(root, path)
+            except UnsafePathError:
+                return None  # absolute or outside the recording folders: never served
             if candidate.exists():
                 return candidate
         return None

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crowdwatch.sources.video import STREAM_PREFIXES, _redact
+from crowdwatch.sources.video import STREAM_PREFIXES, DeviceCrashed, _redact, probe_device
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,15 @@ class FrameGrabber:
                 return None
             capture = cv2.VideoCapture(str(path))
         elif isinstance(self.source, int) or str(self.source).isdigit():
+            # Tried in a child process first: a crash or hang there fails this camera only.
+            try:
+                problem = probe_device(int(self.source))
+            except DeviceCrashed as crash:
+                self._fail(str(crash))
+                return None
+            if problem is not None:
+                self.error = problem
+                return None
             capture = cv2.VideoCapture(int(self.source))
         else:
             timeouts = [

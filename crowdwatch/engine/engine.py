@@ -9,9 +9,12 @@ cleanly on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,7 @@ from crowdwatch.estimators import Estimator, make_estimator
 from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.store.records import CameraHealth, Retention
 from crowdwatch.store.sinks import WallClock
-from crowdwatch.store.sql import SqlStore
+from crowdwatch.store.sql import SqlStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ class EngineOptions:
             or ``HOST:PORT``); the store must then be reachable from every node (PostgreSQL).
         ray_cameras_per_host, ray_cpus_per_host: with Ray, how many cameras share one actor
             process (and its model), and the CPUs Ray reserves for it.
+        lease_ttl_s: the store's engine lease lapses this long after the engine's last
+            heartbeat (renewed every supervision tick): one engine per store.
         per_camera: worker options for particular cameras, by name (e.g. a larger recording
             quota for a key camera).
         privacy_blur: pixelate people in every picture kept whatever the config says
@@ -61,6 +66,7 @@ class EngineOptions:
     per_camera: dict[str, WorkerOptions] = field(default_factory=dict)
     privacy_blur: bool = False
     venue_every_s: float = 1.0
+    lease_ttl_s: float = 30.0
 
     def worker_for(self, camera: str) -> WorkerOptions:
         """The worker options of one camera."""
@@ -110,15 +116,24 @@ class Engine:
         self._stop = threading.Event()
         self._failed_since: dict[str, float] = {}
         self._last_prune = -float("inf")
-        self.venue = self._venue_run()
+        self.venue: VenueRun | None = None  # made at start, once the store's lease is ours
         self._venue_thread = threading.Thread(target=self._tick_venue, name="venue", daemon=True)
         self._make_worker = self._worker_factory()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leased = False
         limit_malloc_arenas()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Engine:
-        """Save the starting config as a version and start every camera; returns self."""
+        """Take the store's engine lease, save the starting config as a version and start every
+        camera; returns self.
+
+        Raises:
+            StoreError: another engine holds the store's lease (one engine per store).
+        """
+        self._take_lease()
+        self.venue = self._venue_run()
         self.watcher.initial(self.config)
         self.store.log_action("engine", "start", "engine", {"cameras": self._camera_names()})
         for camera in self.config.cameras:
@@ -143,7 +158,9 @@ class Engine:
             self.stop()
 
     def tick(self) -> None:
-        """One round of supervision: config changes, failed cameras, retention."""
+        """One round of supervision: the lease's heartbeat, config changes, failed cameras,
+        retention."""
+        self._renew_lease()
         try:
             update = self.watcher.poll()
             if update is not None:
@@ -178,6 +195,12 @@ class Engine:
             self.store.log_action("engine", "stop", "engine", {})
         except Exception:
             log.exception("cannot write the engine's stop to the store")
+        if self._leased:
+            self._leased = False
+            try:
+                self.store.release_lease(self.owner)
+            except Exception:
+                log.exception("cannot release the store's engine lease (it lapses by itself)")
 
     def status(self) -> list[CameraHealth]:
         """Every camera's health now."""
@@ -206,6 +229,36 @@ class Engine:
                 self.workers[name].apply(camera)
         self.config = new
         log.info("applied configuration version %d by %s", update.version, update.author)
+
+    # -- the lease: one engine per store -----------------------------------------------------
+
+    def _take_lease(self) -> None:
+        """The store's engine lease, taking over one whose engine was killed: lapsed (no
+        heartbeat for its ttl), or held by a process of this host that no longer runs."""
+        ttl = self.options.lease_ttl_s
+        holder = self.store.lease()
+        if holder is not None and holder.owner != self.owner and _owner_is_gone(holder.owner):
+            log.warning(
+                "taking over the store's lease from engine %s (no longer runs)", holder.owner
+            )
+            self.store.release_lease(holder.owner)
+        self.store.acquire_lease(self.owner, ttl)  # raises StoreError naming the holder
+        self._leased = True
+
+    def _renew_lease(self) -> None:
+        if not self._leased:
+            return
+        try:
+            self.store.renew_lease(self.owner)
+        except StoreError as lost:
+            if "lost the engine lease" in str(lost):
+                log.error("%s; stopping this engine", lost)
+                self._leased = False
+                self.request_stop()
+            else:
+                log.warning("cannot renew the store's engine lease: %s", lost)
+        except Exception as error:  # the store is unreachable for now: try again next tick
+            log.warning("cannot renew the store's engine lease: %s", error)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -317,6 +370,33 @@ class Engine:
 
     def _camera_names(self) -> list[str]:
         return [camera.name for camera in self.config.cameras]
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """True when a lease ``owner`` (``host:pid:token``) is a process of this host that has
+    exited: a ``kill -9``ed engine, whose lease may be taken over at once."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def run_engine(

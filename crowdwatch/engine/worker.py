@@ -262,7 +262,12 @@ class CameraWorker:
         )
 
     def _problems(self) -> str | None:
-        problems = [self.error, self._grabber.error, self._outputs.recording_error]
+        problems = [
+            self.error,
+            self._grabber.error,
+            self._outputs.recording_error,
+            self._outputs.store_error,
+        ]
         return "; ".join(problem for problem in problems if problem) or None
 
     def _counts(self) -> CaptureCounts:

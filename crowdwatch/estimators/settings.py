@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TILES = 16
 
 
 class EstimatorConfig(BaseModel):
@@ -18,5 +20,8 @@ class EstimatorConfig(BaseModel):
     kind: Literal["auto", "density", "ssd", "yolo"] = "auto"
     model: str | None = None
     score_threshold: float = Field(default=0.3, gt=0, lt=1)
-    tiles: tuple[int, int] = (1, 1)
+    # Columns x rows of tiles a large frame is split into for the detector (1 to 16 each).
+    tiles: tuple[
+        Annotated[int, Field(ge=1, le=MAX_TILES)], Annotated[int, Field(ge=1, le=MAX_TILES)]
+    ] = (1, 1)
     track: bool = False

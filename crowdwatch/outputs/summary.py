@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -121,8 +122,10 @@ class RunSummary:
 
 
 def _rounded(value: Any) -> Any:
+    """Floats rounded; NaN and infinities (a zone at absurd coordinates) become null, so
+    ``summary.json`` is always valid, finite JSON."""
     if isinstance(value, float):
-        return round(value, 4)
+        return round(value, 4) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _rounded(item) for key, item in value.items()}
     if isinstance(value, list):

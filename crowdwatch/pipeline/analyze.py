@@ -13,6 +13,7 @@ given, which first removes what an earlier run wrote there (see :func:`prepare_r
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from crowdwatch.config.schema import EventConfig
+from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.errors import CrowdwatchError, SourceError
 from crowdwatch.estimators import Estimator, make_estimator
 from crowdwatch.outputs import RunSummary, write_json_atomically
 from crowdwatch.pipeline.camera import CameraAnalyzer
@@ -64,6 +66,14 @@ class AnalysisOptions:
     progress: bool = True
     overwrite: bool = False
 
+    def __post_init__(self) -> None:
+        if self.every is not None and self.every < 1:
+            raise CrowdwatchError(f"--every must be 1 or more, got {self.every}")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise CrowdwatchError(f"--fps must be a positive number, got {self.fps}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise CrowdwatchError(f"--max-frames must be 1 or more, got {self.max_frames}")
+
 
 def analyze(
     source: str | int | Path | None,
@@ -102,6 +112,35 @@ def analyze(
     if record is not None and store is None:
         raise ValueError("recording needs a store to index it: give store as well as record")
     prepare_run_folder(out_dir, overwrite=options.overwrite, keep_also=(store, record))
+    try:
+        return _analyze_into(
+            camera, config, out_dir, options, estimator, store, record, config_path
+        )
+    except BaseException as exc:
+        if (out_dir / SUMMARY_FILE).exists():
+            raise  # the run loop started and wrote its own summary
+        # Failed before the first frame (the source, the model, the store): the folder still
+        # gets a summary.json that says the run did not complete, and why.
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        summary = RunSummary(source=str(camera.source), camera=camera.name, estimator="")
+        summary.error = reason or type(exc).__name__
+        try:
+            write_json_atomically(out_dir / SUMMARY_FILE, summary.to_dict())
+        except OSError:
+            log.exception("cannot write %s", out_dir / SUMMARY_FILE)
+        raise
+
+
+def _analyze_into(
+    camera: CameraConfig,
+    config: EventConfig,
+    out_dir: Path,
+    options: AnalysisOptions,
+    estimator: Estimator | None,
+    store: str | Path | None,
+    record: Path | None,
+    config_path: Path | None,
+) -> RunSummary:
     with open_source(camera.source, file_fps=camera.source_fps) as frames:
         estimator = estimator or make_estimator(config.estimator)
         provenance = run_provenance(config, config_path=config_path, estimator=estimator)
@@ -204,12 +243,18 @@ class _Run:
                 last_time = result.frame.time_s
                 self._keep(result)
             self._count_alerts(self.outputs.emit(self.analyzer.finish(last_time)))
+            ended_early = getattr(self.source, "ended_early", None)
+            if ended_early:
+                # Frames read fell short of the container's count: say so, never "completed".
+                raise SourceError(ended_early)
             self.summary.completed = True
         except KeyboardInterrupt:
             self.summary.error = "interrupted"
             raise
         except Exception as exc:
-            self.summary.error = f"{type(exc).__name__}: {exc}"
+            self.summary.error = (
+                str(exc) if isinstance(exc, CrowdwatchError) else (f"{type(exc).__name__}: {exc}")
+            )
             raise
         finally:
             self.summary.wall_seconds = time.perf_counter() - started
@@ -247,7 +292,7 @@ class _Run:
         )
         self._count_alerts(events)
         self.health.frame_analysed(self.outputs.clock.wall(result.frame.time_s))
-        self.health.report("live", error=self.outputs.recording_error)
+        self.health.report("live", error=self.outputs.recording_error or self.outputs.store_error)
 
     def _count_alerts(self, events) -> None:
         for event in events:

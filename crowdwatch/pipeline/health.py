@@ -123,5 +123,9 @@ class HealthReporter:
         self._last_written, self._last_state = now, state
         try:
             self.store.set_health(self.health(state, error=error, counts=counts))
-        except Exception:
-            log.exception("camera %s: cannot write health", self.camera)
+        except Exception as error:  # the store is unavailable: the next report tries again
+            log.warning(
+                "camera %s: cannot write health: %s",
+                self.camera,
+                str(error).splitlines()[0] if str(error) else type(error).__name__,
+            )

@@ -39,6 +39,7 @@ from crowdwatch.recording.privacy import blur_people
 from crowdwatch.recording.recorder import CameraRecorder, RecordingOptions
 from crowdwatch.store.records import StoredAlert
 from crowdwatch.store.sinks import StoreAlertSink, StoreMetricsWriter, WallClock
+from crowdwatch.store.spool import StoreSpool
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics, MetricsRecord, ZoneMetrics
 from crowdwatch.venue import alert_to_cap
@@ -56,6 +57,9 @@ BIRDSEYE_FILE = "birdseye.png"
 SNAPSHOTS_FOLDER = "snapshots"
 # A live camera's alert log and snapshots sit in its recording folder.
 CAMERA_SNAPSHOTS_FOLDER = "alerts"
+# Metrics and alerts the store could not take (read-only, full, unreachable), until it is back.
+SPOOL_FILE = "store-spool.jsonl"
+SPOOL_FOLDER = "crowdwatch-spool"  # beside a SQLite store, for cameras with no folder of their own
 # Alert log lines: when an alert opens, closes and is acknowledged, so a crash loses none.
 LOGGED_EVENTS = ("opened", "closed", "acknowledged")
 
@@ -109,6 +113,7 @@ class RunOutputs:
         birdseye: the bird's-eye accumulator (None: not kept).
         privacy_blur: pixelate people in every picture kept.
         recording_problem: why recording could not start (the run goes on without it).
+        spool: where store writes wait while the store is unavailable.
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class RunOutputs:
         birdseye: BirdsEyeAccumulator | None = None,
         privacy_blur: bool = False,
         recording_problem: str | None = None,
+        spool: StoreSpool | None = None,
     ) -> None:
         self.annotate = annotate
         self.clock = clock
@@ -137,6 +143,7 @@ class RunOutputs:
         self.birdseye = birdseye
         self.privacy_blur = privacy_blur
         self._recording_problem = recording_problem
+        self.spool = spool
         self._snapshot_of: dict[str, str] = {}
         self._closed = False
 
@@ -144,6 +151,11 @@ class RunOutputs:
     def recording_error(self) -> str | None:
         """Why recording stopped, if it did (quota, disk); the analysis goes on."""
         return self.recorder.error if self.recorder is not None else self._recording_problem
+
+    @property
+    def store_error(self) -> str | None:
+        """Why metrics and alerts are being spooled instead of stored, while they are."""
+        return self.spool.problem if self.spool is not None else None
 
     def keep(self, result: FrameResult) -> list[AlertEvent]:
         """Keep one analysed frame; returns its alert events as emitted (with snapshots)."""
@@ -238,15 +250,20 @@ def alert_sinks(
     store: SqlStore | None,
     clock: WallClock,
     run_id: str | None,
+    spool: StoreSpool | None = None,
+    camera: str | None = None,
 ) -> FanoutSink:
     """Every place a run's alert events go: ``folder/alerts.jsonl`` (with a folder), the store
-    (times through ``clock``, tagged ``run_id``) and each of the config's ``webhooks`` (JSON,
-    or CAP 1.2 with ``format: cap``)."""
+    (times through ``clock``, tagged ``run_id``; into ``spool`` while the store is unavailable)
+    and each of the config's ``webhooks`` (JSON, or CAP 1.2 with ``format: cap``), through the
+    store's outbox when there is a store (a restart or crash loses no delivery of ``camera``)."""
     sinks: list[AlertSink] = []
     if folder is not None:
         sinks.append(JsonlAlertLog(folder / ALERTS_FILE, kinds=LOGGED_EVENTS))
     if store is not None:
-        sinks.append(StoreAlertSink(store, clock, snapshot_folder=folder, run_id=run_id))
+        sinks.append(
+            StoreAlertSink(store, clock, snapshot_folder=folder, run_id=run_id, spool=spool)
+        )
     for hook in config.webhooks:
         cap = hook.format == "cap"
         sinks.append(
@@ -256,6 +273,8 @@ def alert_sinks(
                 retries=hook.retries,
                 formatter=cap_formatter(config, clock) if cap else None,
                 content_type="application/cap+xml" if cap else "application/json",
+                outbox=store,
+                camera=camera,
             )
         )
     return FanoutSink(sinks)
@@ -279,6 +298,17 @@ def cap_formatter(config: EventConfig, clock: WallClock) -> Callable[[AlertEvent
         return text.encode("utf-8")
 
     return to_cap
+
+
+def spool_path(camera: str, store: SqlStore, folder: Path | None) -> Path:
+    """Where a camera's store writes wait while the store is unavailable: the run folder or
+    the camera's recording folder, else a ``crowdwatch-spool`` folder beside a SQLite store
+    (or in the working folder for PostgreSQL). One engine per store (the store's lease) and one
+    camera per file, so nobody else writes it; a later run of the camera writes what is left."""
+    if folder is not None:
+        return folder / SPOOL_FILE
+    base = Path(store.folder) if store.folder is not None else Path.cwd()
+    return base / SPOOL_FOLDER / f"{camera}.jsonl"
 
 
 def build_run_outputs(
@@ -314,11 +344,21 @@ def build_run_outputs(
     elif camera_folder is not None:
         snapshots = camera_folder / CAMERA_SNAPSHOTS_FOLDER
     metrics: list[MetricsWriter] = []
+    spool = None
     if folder is not None:
         metrics.append(CsvMetrics(folder, with_lines=bool(camera.lines)))
     if store is not None:
-        metrics.append(StoreMetricsWriter(store, clock, run_id=run_id))
-    alerts = alert_sinks(config, folder=base, store=store, clock=clock, run_id=run_id)
+        spool = StoreSpool(spool_path(camera.name, store, base))
+        metrics.append(StoreMetricsWriter(store, clock, run_id=run_id, spool=spool))
+    alerts = alert_sinks(
+        config,
+        folder=base,
+        store=store,
+        clock=clock,
+        run_id=run_id,
+        spool=spool,
+        camera=camera.name,
+    )
     video = None
     if folder is not None and video_fps is not None:
         video = AnnotatedVideoWriter(folder / VIDEO_FILE, video_fps)
@@ -341,6 +381,7 @@ def build_run_outputs(
         birdseye=BirdsEyeAccumulator() if folder is not None else None,
         privacy_blur=config.privacy.blur_people,
         recording_problem=recording_problem,
+        spool=spool,
     )
 
 

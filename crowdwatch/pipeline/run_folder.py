@@ -21,6 +21,7 @@ from crowdwatch.pipeline.outputs import (
     LINES_FILE,
     METRICS_FILE,
     SNAPSHOTS_FOLDER,
+    SPOOL_FILE,
     VIDEO_FILE,
 )
 
@@ -37,6 +38,7 @@ RUN_FILES = (
     SNAPSHOTS_FOLDER,
     VENUE_FOLDER,
     SUMMARY_FILE + ".tmp",
+    SPOOL_FILE,
 )
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from crowdwatch.config.schema import EventConfig
-from crowdwatch.pipeline.outputs import alert_sinks
+from crowdwatch.pipeline.outputs import alert_sinks, spool_path
 from crowdwatch.pipeline.scene import Scene
 from crowdwatch.recording.venue_preview import write_venue_preview
 from crowdwatch.store.records import MetricSample
 from crowdwatch.store.sinks import WallClock, metric_sample
+from crowdwatch.store.spool import StoreSpool
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics
 from crowdwatch.venue import CameraGround, VenueAnalyzer, VenueResult, VenueZoneRecord
@@ -54,7 +55,18 @@ class VenueRun:
         self.clock = clock
         self.run_id = run_id
         self.preview = preview
-        self.alerts = alert_sinks(config, folder=folder, store=store, clock=clock, run_id=run_id)
+        # While the store is unavailable the venue's rows and alerts wait in a spool, as a
+        # camera's do.
+        self.spool = StoreSpool(spool_path(self.venue.name, store, folder)) if store else None
+        self.alerts = alert_sinks(
+            config,
+            folder=folder,
+            store=store,
+            clock=clock,
+            run_id=run_id,
+            spool=self.spool,
+            camera=self.venue.name,
+        )
         self._analyzer: VenueAnalyzer | None = None
         self._planes: dict[str, tuple] = {}
         self._grids: dict[str, CameraGround] = {}
@@ -81,7 +93,7 @@ class VenueRun:
         result = analyzer.update(time_s, grids, lines, health, frame_index=self._ticks)
         self._ticks += 1
         if self.store is not None:
-            self.store.write_metrics(self._samples(result))
+            self.spool.write(self.store, "metrics", self._samples(result))
         for event in result.events:
             self.alerts.emit(event)
         if self.preview is not None:
@@ -94,6 +106,9 @@ class VenueRun:
             for event in self._analyzer.finish(time_s):
                 self.alerts.emit(event)
         self.alerts.close()
+        if self.spool is not None and not self.spool.flush(self.store):
+            log.warning("venue %s: %d rows wait in %s for the store", self.venue.name,
+                        self.spool.pending, self.spool.path)  # fmt: skip
 
     def _write_preview(self, result: VenueResult, analyzer: VenueAnalyzer) -> None:
         """The console's live picture of the venue: the fused people/m² grid (NaN where no

@@ -28,6 +28,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from crowdwatch.errors import UnsafePathError
+from crowdwatch.paths import confined
 from crowdwatch.store.records import RecordingEntry
 from crowdwatch.store.sql import SqlStore
 
@@ -275,10 +277,23 @@ class CameraRecorder:
         log.info("%s: %s", self.camera, self.error)
 
     def _delete(self, entry: RecordingEntry) -> None:
-        path = self.resolve(entry.path)
-        for file in (path, times_path_of(path)) if entry.kind == "segment" else (path,):
-            file.unlink(missing_ok=True)
+        """Delete an entry's files (only ever inside this camera's folder) and its index row."""
+        try:
+            path = confined(self.folder, self._within_camera(entry.path))
+        except UnsafePathError as error:
+            # Not a recording of this camera (a row written by someone else): its file is left
+            # alone, its row dropped so that it does not count against the quota again.
+            log.error("%s: recording index entry refused, file not deleted: %s", self.camera, error)
+        else:
+            for file in (path, times_path_of(path)) if entry.kind == "segment" else (path,):
+                file.unlink(missing_ok=True)
         self.store.remove_recording(entry.path)
+
+    def _within_camera(self, stored_path: str) -> str:
+        """An index path (``<camera>/...``, relative to the root) relative to the camera's
+        folder; a path of another camera's folder is refused by :func:`confined`."""
+        prefix = f"{self.camera}/"
+        return stored_path[len(prefix) :] if stored_path.startswith(prefix) else "/" + stored_path
 
     def _stop_recording(self, reason: str) -> None:
         self.enabled = False
@@ -301,8 +316,12 @@ class CameraRecorder:
         return path.relative_to(self.options.root).as_posix()
 
     def resolve(self, stored_path: str) -> Path:
-        """The file of an index entry."""
-        return Path(self.options.root) / stored_path
+        """The file of an index entry, inside the recording root.
+
+        Raises:
+            UnsafePathError: the path is absolute or leads out of the root.
+        """
+        return confined(self.options.root, stored_path)
 
     def _clean_partial_files(self) -> None:
         """Segments left open by a crash cannot be decoded (no index at their end): drop them."""

@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from crowdwatch.errors import UnsafePathError
+from crowdwatch.paths import confined
 from crowdwatch.recording.recorder import times_path_of
 from crowdwatch.store.records import MetricSample, RecordingEntry, StoredAlert
 from crowdwatch.store.sql import SqlStore
@@ -91,7 +93,12 @@ class Replay:
             yield from self._segment_frames(segment)
 
     def _segment_frames(self, segment: RecordingEntry) -> Iterator[ReplayFrame]:
-        path = self.root / segment.path
+        try:
+            path = confined(self.root, segment.path)
+        except UnsafePathError as error:
+            self.problems.append(f"{segment.path}: {error}")
+            log.error("replay of %s: %s", self.camera, error)
+            return
         times = self._times(segment, path)
         if times is None:
             return
@@ -138,7 +145,11 @@ class Replay:
             return None, None
         entry = self.overview.snapshots[index]
         if self._heat_cache is None or self._heat_cache[0] != entry.path:
-            heat = load_heat(self.root / entry.path)
+            try:
+                heat = load_heat(confined(self.root, entry.path))
+            except UnsafePathError as error:
+                log.error("replay of %s: %s", self.camera, error)
+                heat = None
             if heat is None:
                 return None, None
             self._heat_cache = (entry.path, heat)

@@ -2,20 +2,24 @@
 
 from crowdwatch.sources.sampling import sample_frames
 from crowdwatch.sources.video import (
+    DeviceCrashed,
     ImageFolderSource,
     LiveSource,
     VideoFileSource,
     VideoSource,
     open_source,
+    probe_device,
     read_image,
 )
 
 __all__ = [
+    "DeviceCrashed",
     "ImageFolderSource",
     "LiveSource",
     "VideoFileSource",
     "VideoSource",
     "open_source",
+    "probe_device",
     "read_image",
     "sample_frames",
 ]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +22,64 @@ from crowdwatch.types import Frame
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+# The largest image or video frame decoded, in pixels (8K UHD is 33 million): checked from the
+# file's header before decoding, so a small file declaring 20000x20000 never takes gigabytes.
+MAX_PIXELS = 40_000_000
+# A video file whose frames end before this share of the container's frame count (less two
+# frames of slack) is reported as ended early: truncated, or unreadable from some point on.
+COMPLETE_SHARE = 0.99
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
+
+
+# A webcam index is opened in a child process first: a driver fault or a bad index can crash
+# (SIGSEGV inside V4L2) or hang OpenCV's opener, which must take down that camera only.
+DEVICE_PROBE_TIMEOUT_S = 15.0
+_DEVICE_PROBE = (
+    "import sys, cv2\n"
+    "capture = cv2.VideoCapture(int(sys.argv[1]))\n"
+    "ok = capture.isOpened() and capture.read()[0]\n"
+    "capture.release()\n"
+    "sys.exit(0 if ok else 3)\n"
+)
+
+
+class DeviceCrashed(SourceError):
+    """Opening a device crashed or hung the opener (tried in a child process): retrying will
+    not help, so the camera is failed with this reason."""
+
+
+def probe_device(index: int, timeout_s: float | None = None) -> str | None:
+    """Try to open webcam ``index`` in a child process; None when it opens and gives a frame,
+    else why not.
+
+    Raises:
+        DeviceCrashed: the opener crashed (a signal) or did not finish within ``timeout_s``.
+    """
+    timeout_s = DEVICE_PROBE_TIMEOUT_S if timeout_s is None else timeout_s
+    environment = {**os.environ, "OPENCV_LOG_LEVEL": "OFF", "OPENCV_VIDEOIO_DEBUG": "0"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _DEVICE_PROBE, str(index)],
+            capture_output=True,
+            timeout=timeout_s,
+            env=environment,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise DeviceCrashed(
+            f"opening webcam:{index} hung (no answer within {timeout_s:g} s); camera failed"
+        ) from error
+    except OSError as error:
+        return f"cannot test webcam:{index}: {error}"
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        raise DeviceCrashed(f"opening webcam:{index} crashed the video driver ({name})")
+    if done.returncode != 0:
+        return f"cannot open webcam:{index}: no such device, busy, or gives no frames"
+    return None
 
 
 class VideoSource:
@@ -61,6 +123,14 @@ class VideoFileSource(VideoSource):
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise SourceError(f"cannot open video file {path}: not a video, or corrupt")
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            check_pixels(width, height, f"video file {path}")
+        except SourceError:
+            self._capture.release()
+            raise
+        self.ended_early: str | None = None
         ok, first = self._capture.read()
         if not ok or first is None:
             self._capture.release()
@@ -88,13 +158,14 @@ class VideoFileSource(VideoSource):
             ok, image = self._capture.read()
             if not ok:
                 image = None
-        if self.frame_count and index < self.frame_count * 0.95:
-            log.warning(
-                "%s: stopped at frame %d of %d (truncated or corrupt)",
-                self.name,
-                index,
-                self.frame_count,
+        if self.frame_count and index < min(
+            self.frame_count * COMPLETE_SHARE, self.frame_count - 2
+        ):
+            self.ended_early = (
+                f"video file {self.name} ended early: {index} of the {self.frame_count} frames "
+                f"its container states could be read (truncated, or corrupt from frame {index})"
             )
+            log.info("%s", self.ended_early)
 
     def close(self) -> None:
         self._capture.release()
@@ -116,13 +187,22 @@ class ImageFolderSource(VideoSource):
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
+        unreadable: list[str] = []
         for path in self._paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("skipping unreadable image %s", path)
+            try:
+                image = read_image(path)
+            except SourceError as error:
+                log.warning("skipping %s", error)
+                unreadable.append(path.name)
                 continue
             yield Frame(image=image, index=index, time_s=index / self.fps, source=str(path))
             index += 1
+        if index == 0 and unreadable:
+            shown = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+            raise SourceError(
+                f"none of the {len(unreadable)} image(s) in folder {self.name} could be read "
+                f"(not images, corrupt or too large: {shown})"
+            )
 
 
 class LiveSource(VideoSource):
@@ -149,6 +229,13 @@ class LiveSource(VideoSource):
         if self._capture is None:
             kind = "webcam" if isinstance(target, int) else "stream"
             raise SourceError(f"cannot open {kind} {self.name}: unreachable or not a video source")
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            check_pixels(width, height, self.name)
+        except SourceError:
+            self._capture.release()
+            raise
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else 25.0
         self.reconnects = 0
@@ -161,6 +248,8 @@ class LiveSource(VideoSource):
             self._timeout_ms,
         ]
         if isinstance(self._target, int):
+            if probe_device(self._target) is not None:  # raises DeviceCrashed: crash or hang
+                return None
             capture = cv2.VideoCapture(self._target)
         else:
             capture = cv2.VideoCapture(self._target, cv2.CAP_FFMPEG, params)
@@ -231,13 +320,47 @@ def open_source(
     return VideoFileSource(path, fps=file_fps)
 
 
+def check_pixels(width: int, height: int, what: str) -> None:
+    """Refuse a frame of more than ``MAX_PIXELS`` pixels (or a non-positive size)."""
+    if width * height > MAX_PIXELS:
+        raise SourceError(
+            f"{what} is {width}x{height} ({width * height / 1e6:.0f} million pixels), more "
+            f"than the {MAX_PIXELS / 1e6:.0f} million pixel limit"
+        )
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) an image file declares in its header, read without decoding it.
+
+    Raises:
+        SourceError: not an image crowdwatch reads, or corrupt.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        return (MAX_PIXELS + 1, 1)  # Pillow's own bomb guard: far over the limit
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise SourceError(f"cannot read image {path}: not an image, or corrupt") from error
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Read one still image as BGR, or raise a SourceError naming the file."""
+    """Read one still image as BGR, or raise a SourceError naming the file.
+
+    The size in the file's header is checked against ``MAX_PIXELS`` before it is decoded.
+    """
     if not path.is_file():
         raise SourceError(f"image not found: {path}")
+    width, height = image_size(path)
+    check_pixels(width, height, f"image {path}")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise SourceError(f"cannot read image {path}: not an image, or corrupt")
+    check_pixels(image.shape[1], image.shape[0], f"image {path}")
     return image
 
 

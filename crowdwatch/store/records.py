@@ -196,7 +196,8 @@ class ConfigChange:
 class RecordingEntry:
     """One recorded file of a camera: a video segment or a heat-map snapshot.
 
-    ``path`` is relative to the recording root (or absolute). ``status`` is ``ok``, or what is
+    ``path`` is relative to the recording root (an absolute path, or one that leads out of the
+    root, is refused wherever it is used). ``status`` is ``ok``, or what is
     wrong with it (``corrupt``, ``missing``).
     """
 

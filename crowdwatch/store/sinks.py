@@ -7,6 +7,7 @@ video time; for the live engine, whose frames already carry epoch times, an offs
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -17,8 +18,11 @@ from typing import Any
 
 from crowdwatch.alerts.records import AlertEvent, AlertRecord
 from crowdwatch.store.records import MetricSample
+from crowdwatch.store.spool import StoreSpool
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import LineMetrics, MetricsRecord, ZoneMetrics
+
+log = logging.getLogger(__name__)
 
 _ALERT_TIMES = ("start_s", "opened_s", "end_s", "closed_s", "acknowledged_s")
 # Fields of a metrics record that identify it rather than measure something.
@@ -98,12 +102,14 @@ class StoreAlertSink:
         close_store: bool = False,
         snapshot_folder: str | os.PathLike[str] | None = None,
         run_id: str | None = None,
+        spool: StoreSpool | None = None,
     ):
         self.store = store
         self.clock = clock or WallClock()
         self.close_store = close_store
         self.run_id = run_id
         self.snapshot_prefix = _snapshot_prefix(store, snapshot_folder)
+        self.spool = spool
 
     def emit(self, event: AlertEvent) -> None:
         """Write the alert's state after the event (opened, closed or acknowledged).
@@ -114,10 +120,18 @@ class StoreAlertSink:
         record = alert_at_wall_time(event.record, self.clock)
         if record.snapshot and self.snapshot_prefix and not os.path.isabs(record.snapshot):
             record.snapshot = os.path.join(self.snapshot_prefix, record.snapshot)
-        self.store.upsert_alert(record, run_id=self.run_id)
+        if self.spool is None:
+            self.store.upsert_alert(record, run_id=self.run_id)
+            return
+        data = record.to_dict()
+        if self.run_id is not None:
+            data["run_id"] = self.run_id
+        self.spool.write(self.store, "alert", data)
 
     def close(self) -> None:
-        """Close the store if this sink owns it."""
+        """Write what the spool holds (if the store is back), close the store if owned."""
+        if self.spool is not None:
+            _final_flush(self.spool, self.store)
         if self.close_store:
             self.store.close()
 
@@ -127,19 +141,42 @@ class StoreMetricsWriter:
     each sample carrying the run's id."""
 
     def __init__(
-        self, store: SqlStore, clock: WallClock | None = None, run_id: str | None = None
+        self,
+        store: SqlStore,
+        clock: WallClock | None = None,
+        run_id: str | None = None,
+        spool: StoreSpool | None = None,
     ) -> None:
         self.store = store
         self.clock = clock or WallClock()
         self.run_id = run_id
+        self.spool = spool
 
     def write(self, records: Iterable[MetricsRecord]) -> int:
-        """Store one frame's records (zones and lines); returns how many."""
+        """Store one frame's records (zones and lines); returns how many (also when they were
+        spooled because the store is unavailable: they are written once it is back)."""
         samples = [metric_sample(record, self.clock, self.run_id) for record in records]
-        return self.store.write_metrics(samples)
+        if self.spool is None:
+            return self.store.write_metrics(samples)
+        if samples:
+            self.spool.write(self.store, "metrics", samples)
+        return len(samples)
 
     def close(self) -> None:
-        """Nothing to flush: every frame is committed when written."""
+        """Write what the spool holds, if the store is back (else it stays in the spool file
+        for the next run of the camera)."""
+        if self.spool is not None:
+            _final_flush(self.spool, self.store)
+
+
+def _final_flush(spool: StoreSpool, store: SqlStore) -> None:
+    if not spool.flush(store):
+        log.error(
+            "the store is still unavailable: %d write(s) stay in %s and are written the next "
+            "time this camera runs",
+            spool.pending,
+            spool.path,
+        )
 
 
 def _snapshot_prefix(store: SqlStore, folder: str | os.PathLike[str] | None) -> str | None:

@@ -117,7 +117,13 @@ def _sources_relative_to(config: EventConfig, folder: Path) -> EventConfig:
             if not Path(source).is_absolute() and candidate.exists():
                 camera = camera.model_copy(update={"source": str(candidate)})
         cameras.append(camera)
-    return config.model_copy(update={"cameras": cameras})
+    update: dict = {"cameras": cameras}
+    plan = config.venue.plan if config.venue is not None else None
+    relative = plan is not None and plan.image and not Path(plan.image).is_absolute()
+    if relative and (folder / plan.image).exists():  # the site plan, like a camera's file
+        located = plan.model_copy(update={"image": str(folder / plan.image)})
+        update["venue"] = config.venue.model_copy(update={"plan": located})
+    return config.model_copy(update=update)
 
 
 def _is_url_or_device(source: str) -> bool:

@@ -129,6 +129,16 @@ def draw_venue(
 ) -> np.ndarray:
     """The plan (a metric grid with 5 m lines) with the fused heat, footprints, gates and zones
     in their levels' colours (grey when unknown). BGR uint8."""
+    plan = _plan_image(venue)
+    if plan is not None:  # the site plan itself, scaled to the page
+        scale = width_px / plan.shape[1]
+        image = cv2.resize(plan, (width_px, max(1, round(plan.shape[0] * scale))))
+
+        def to_px(points: Sequence[Sequence[float]]) -> np.ndarray:
+            return venue.plan.to_plan_px(points) * scale
+
+        _draw_venue_parts(image, venue, zones=zones, gates=gates, preview=preview, to_px=to_px)
+        return image
     x_min, y_min, x_max, y_max = venue.bounds_m()
     scale = width_px / max(x_max - x_min, 1e-6)
     height_px = max(1, round((y_max - y_min) * scale))
@@ -142,6 +152,20 @@ def draw_venue(
         cv2.line(image, _pt(to_px([[x, y_min]])[0]), _pt(to_px([[x, y_max]])[0]), (225,) * 3, 1)
     for y in np.arange(np.ceil(y_min / 5) * 5, y_max, 5.0):
         cv2.line(image, _pt(to_px([[x_min, y]])[0]), _pt(to_px([[x_max, y]])[0]), (225,) * 3, 1)
+    _draw_venue_parts(image, venue, zones=zones, gates=gates, preview=preview, to_px=to_px)
+    return image
+
+
+def _plan_image(venue: VenueConfig) -> np.ndarray | None:
+    """The configured site-plan picture (None: none, or unreadable: the metric grid is drawn)."""
+    if venue.plan is None or not venue.plan.image:
+        return None
+    image = cv2.imread(venue.plan.image)
+    return image if image is not None and image.size else None
+
+
+def _draw_venue_parts(image, venue, *, zones, gates, preview, to_px) -> None:
+    """Heat, camera footprints, gates and zones on the plan (in place)."""
     if preview is not None:
         _draw_heat(image, preview, to_px)
         for name, footprint in preview.footprints.items():
@@ -166,7 +190,6 @@ def draw_venue(
         cv2.polylines(image, [polygon], True, colour, 3, cv2.LINE_AA)
         text = f"{zone.name}: unknown" if unknown else f"{zone.name}: {sample.value('count'):.1f}"
         _label(image, text, polygon.min(axis=0) + [6, 20], colour if unknown else (30, 30, 30))
-    return image
 
 
 def _draw_heat(image: np.ndarray, preview: VenuePreview, to_px) -> None:

@@ -18,7 +18,7 @@ import bisect
 import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
 from crowdwatch.config.schema import CameraConfig
+from crowdwatch.console.levels import Situation
 from crowdwatch.metrics import ZoneMetrics
 from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
 from crowdwatch.recording.replay import load_heat_with_shape
@@ -153,9 +154,13 @@ def picture_at(
     slack_s: float = 1.0,
     live_max_age_s: float = LIVE_MAX_AGE_S,
     now: float | None = None,
+    levels: Mapping[str, str] | None = None,
 ) -> Picture | None:
     """The camera at ``when`` (None: its latest picture): the recorded frame with the heat
     map, zones and counts of that moment, else the latest alert snapshot before it.
+
+    ``levels`` (zone -> level) colours the zone outlines; None: the levels of that moment
+    (:meth:`Situation.at`), so that outlines agree with the badge, table and alert bar.
 
     For the latest picture a live preview no older than ``live_max_age_s`` (at ``now``; None:
     the clock) and newer than the last finished segment wins, captioned ``live``.
@@ -167,7 +172,7 @@ def picture_at(
         if live is not None and (segment is None or live.time > segment.end):
             image = compose(
                 store, camera, folders, live.image, live.time, config,
-                heat=live.heat, full_size=live.full_size,
+                heat=live.heat, full_size=live.full_size, levels=levels,
             )  # fmt: skip
             return Picture(image, live.time, "live")
     if segment is not None:
@@ -175,7 +180,7 @@ def picture_at(
         moment = segment.end if when is None else when
         frame = segment_frame(file, segment, moment) if file is not None else None
         if frame is not None:
-            image = compose(store, camera, folders, frame[0], frame[1], config)
+            image = compose(store, camera, folders, frame[0], frame[1], config, levels=levels)
             return Picture(image, frame[1], "recording")
     return alert_snapshot(store, camera, folders, before=when)
 
@@ -213,6 +218,8 @@ def alert_snapshot(
         if alert.snapshot:
             image = read_image(folders.alert_snapshot(alert.snapshot))
             if image is not None:
+                note = f"ALERT {alert.zone} {alert.level.upper()}"
+                image = restamp(image, camera, alert.opened, note)
                 return Picture(image, alert.opened, f"alert snapshot ({alert.zone} {alert.level})")
     return None
 
@@ -227,6 +234,7 @@ def compose(
     opacity: float = 0.6,
     heat: np.ndarray | None = None,
     full_size: tuple[int, int] | None = None,
+    levels: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """A recorded frame drawn as the engine annotates live frames: the heat map of the moment
     ``when``, zones in their alert colours with counts, and a line with the time and alerts.
@@ -238,14 +246,16 @@ def compose(
         heat, _, full_size = _heat_at(store, camera, folders, when)
     metrics = _metrics_at(store, camera, when)
     alerts = [a for a in store.alerts(camera=camera, start=when, end=when) if _open_at(a, when)]
+    if levels is None:
+        moment = Situation.of(metrics, alerts)
+        levels = {zone: level for (_, zone), level in moment.targets.items()}
     picture = image.copy()
     if heat is not None:
         picture = draw_heatmap(picture, _heat_for(heat, picture.shape[:2]), opacity)
     if config is not None and config.zones:
         scale = image.shape[1] / full_size[1] if full_size else 1.0
-        _draw_zone_levels(picture, config, metrics, scale)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
-    text = f"{camera}  {stamp} UTC"
+        _draw_zone_levels(picture, config, metrics, scale, levels)
+    text = f"{camera}  {readable_time(when)}"
     if alerts:
         text += "  ALERTS: " + ", ".join(f"{a.zone} {a.level}" for a in alerts)
     return draw_header(picture, text)
@@ -327,7 +337,11 @@ def _metrics_at(store: SqlStore, camera: str, when: float) -> list[MetricSample]
 
 
 def _draw_zone_levels(
-    image: np.ndarray, config: CameraConfig, metrics: list[MetricSample], scale: float
+    image: np.ndarray,
+    config: CameraConfig,
+    metrics: list[MetricSample],
+    scale: float,
+    levels: Mapping[str, str],
 ) -> None:
     zones = [Zone(z.name, np.asarray(z.polygon, np.float32) * scale) for z in config.zones]
     records = [
@@ -340,12 +354,24 @@ def _draw_zone_levels(
             area_m2=s.value("area_m2"),
             density=s.value("density"),
             occupancy=s.value("occupancy"),
-            level=Level.from_name(s.level),
+            level=Level.from_name(levels.get(s.zone, s.level)),
         )
         for s in metrics
         if s.kind == "zone"
     ]
     draw_zones(image, zones, records)
+
+
+def readable_time(epoch: float) -> str:
+    """A moment as the console writes it everywhere: ``2026-11-30 14:02:11 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def restamp(image: np.ndarray, camera: str, when: float, note: str = "") -> np.ndarray:
+    """An alert snapshot with its header (the engine writes stream seconds there, e.g.
+    ``t=1796156554.9s``) redrawn with a readable time."""
+    text = f"{camera}  {readable_time(when)}" + (f"  {note}" if note else "")
+    return draw_header(image.copy(), text)
 
 
 def _frame_times(path: Path) -> list[float] | None:

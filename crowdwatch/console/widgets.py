@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import math
 import time
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -12,6 +14,7 @@ import streamlit as st
 from crowdwatch.alerts import AlertRule
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.console.pictures import Folders, Picture, picture_at
+from crowdwatch.measures import DensityColourScale
 from crowdwatch.store import CameraHealth, SqlStore
 
 BADGE_COLOURS: dict[str, str] = {
@@ -88,12 +91,18 @@ def show_picture(image: np.ndarray | None, caption: str = "", max_width: int = 9
 
 
 def latest_picture(
-    store: SqlStore, camera: str, folders: Folders, config: CameraConfig | None
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    config: CameraConfig | None,
+    levels: Mapping[str, str] | None = None,
 ) -> Picture | None:
     """The camera's latest picture (see :func:`~crowdwatch.console.pictures.picture_at`),
-    cached for two seconds so that several operators' walls decode each recording once."""
+    zones outlined in ``levels`` (the one truth the other panels show), cached for two seconds
+    so that several operators' walls decode each recording once."""
     key = config.model_dump_json() if config is not None else ""
-    return _cached_picture(store, folders, config, store.url, camera, str(folders), key)
+    level_key = tuple(sorted((levels or {}).items()))
+    return _cached_picture(store, folders, config, store.url, camera, str(folders), key, level_key)
 
 
 @st.cache_data(ttl=2, max_entries=64, show_spinner=False)
@@ -105,8 +114,26 @@ def _cached_picture(
     camera: str,
     folders_key: str,
     config_key: str,
+    level_key: tuple[tuple[str, str], ...],
 ) -> Picture | None:
-    return picture_at(_store, camera, _folders, config=_config)
+    levels = dict(level_key) if level_key else None
+    return picture_at(_store, camera, _folders, config=_config, levels=levels)
+
+
+def density_legend(scale: DensityColourScale | None = None) -> None:
+    """The people/m² colour bands (the bird's-eye view's and calibrated heat maps' colours)."""
+    scale = scale or DensityColourScale()
+    chips = "".join(
+        f"<span style='display:inline-block;margin-right:0.8em'>"
+        f"<span style='display:inline-block;width:0.9em;height:0.9em;border-radius:2px;"
+        f"vertical-align:middle;background:#{r:02x}{g:02x}{b:02x}'></span> "
+        f"{html.escape(name)} {html.escape(limits)}</span>"
+        for name, limits, (b, g, r) in scale.legend()
+    )
+    st.markdown(
+        f"<div class='cw-density-legend' style='font-size:0.85em'><b>people/m²:</b> {chips}</div>",
+        unsafe_allow_html=True,
+    )
 
 
 def window_start(label: str, latest: float | None) -> float | None:

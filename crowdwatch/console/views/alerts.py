@@ -12,7 +12,7 @@ from crowdwatch.console.alertbar import acknowledge_form
 from crowdwatch.console.charts import alerts_table, to_datetime
 from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.levels import attention_order
-from crowdwatch.console.pictures import read_image
+from crowdwatch.console.pictures import read_image, restamp
 from crowdwatch.console.widgets import level_badge, show_picture
 from crowdwatch.store import StoredAlert
 
@@ -66,6 +66,7 @@ def _active_card(ctx: ConsoleContext, alert: StoredAlert) -> None:
             if alert.snapshot:
                 snapshot = read_image(ctx.folders.alert_snapshot(alert.snapshot))
                 if snapshot is not None:
+                    snapshot = restamp(snapshot, alert.camera, alert.opened, alert.zone)
                     show_picture(snapshot, "when it opened", max_width=480)
 
 

@@ -161,19 +161,39 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def threshold_sliders(rule: AlertRule, key: str) -> tuple[AlertRule, dict[str, float]]:
-    """A slider per level of ``rule``; returns the rule with the thresholds the sliders show."""
+#: The unit of each metric alert rules watch, for control labels.
+METRIC_UNITS: dict[str, str] = {
+    "count": "people",
+    "density": "people/m²",
+    "occupancy": "share of capacity, 1 = full",
+    "flow_rate": "people per metre per minute",
+    "flow_in": "people per metre per minute",
+    "flow_out": "people per metre per minute",
+    "pressure": "1/s²",
+    "mean_speed": "m/s",
+    "rise_rate": "people/m² per minute",
+    "minutes_to_limit": "minutes",
+}
+
+
+def threshold_sliders(
+    rule: AlertRule, key: str, disabled: bool = False
+) -> tuple[AlertRule, dict[str, float]]:
+    """A slider per level of ``rule`` (labelled with the metric's unit); returns the rule with
+    the thresholds the sliders show."""
     levels = rule.resolved_levels()
     top = max(level.threshold for level in levels)
     high = _nice_ceiling(top * 2 if top > 0 else 1.0)
     step = _step(high)
-    st.caption(f"{rule.label} ({rule.metric}, {'rising' if rule.rising else 'falling'})")
+    unit = METRIC_UNITS.get(rule.metric, rule.metric)
+    st.caption(f"{rule.label} ({rule.metric} in {unit}, {'rising' if rule.rising else 'falling'})")
     columns = st.columns(len(levels))
     thresholds = {}
     for column, level in zip(columns, levels, strict=True):
         thresholds[level.level.label] = column.slider(
-            level.level.label, min_value=0.0, max_value=high, value=float(level.threshold),
-            step=step, key=f"{key}-{level.level.label}",
+            f"{level.level.label} ({unit})", min_value=0.0, max_value=high,
+            value=float(level.threshold), step=step, key=f"{key}-{level.level.label}",
+            disabled=disabled,
         )  # fmt: skip
     return rule, thresholds
 

@@ -41,6 +41,9 @@ METRIC_TITLES: dict[str, str] = {
     "stalled": "stalled (density rising, flow falling: 1 = yes)",
 }
 
+#: Forecasts further away than this are left off the charts (nothing to act on yet).
+MINUTES_SHOWN = 60.0
+
 _BASE_COLUMNS = ("time", "camera", "zone", "target", "kind", "level")
 _ALERT_COLUMNS = (
     "id",
@@ -157,6 +160,22 @@ def _bucket_means(values: pd.DataFrame, max_points: int) -> pd.DataFrame:
     grouped = values.assign(bucket=bucket).groupby(["zone", "bucket"], as_index=False)
     means = grouped.agg(time=("time", "min"), value=("value", "mean"))
     return means[["time", "zone", "value"]].sort_values(["time", "zone"])
+
+
+def chart_values(
+    table: pd.DataFrame, metric: str, kind: str | None, max_points: int = 600
+) -> pd.DataFrame:
+    """One metric's trend for the charts, in the units the titles name: occupancy in %,
+    forecasts cut at an hour (beyond that a forecast says nothing to act on)."""
+    rows = table if kind is None or "kind" not in table else table[table["kind"] == kind]
+    if metric not in rows or rows[metric].isna().all():
+        return pd.DataFrame(columns=["time", "zone", "value"])
+    trend = trend_table(rows, metric, max_points=max_points)
+    if metric == "occupancy":
+        trend = trend.assign(value=trend["value"] * 100.0)
+    elif metric == "minutes_to_limit":
+        trend = trend[trend["value"] <= MINUTES_SHOWN]
+    return trend
 
 
 def latest_per_target(table: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,13 @@ HEAT_HORIZON_S = 60.0
 METRICS_HORIZON_S = 60.0
 # A live preview older than this is from a stopped engine or camera, not live.
 LIVE_MAX_AGE_S = 10.0
+#: Heat of a replayed frame: ``now`` (the people of that moment, recovered from the two
+#: fading snapshots around it) or ``fading`` (where it has been crowded, as the engine drew it).
+HEAT_MODES: tuple[str, ...] = ("now", "fading")
+# The "now" heat of a frame comes from a snapshot at most this far from it.
+NOW_MAX_OFFSET_S = 3.0
+# The fixed colour scale of :func:`draw_heatmap` (people per blob of 1/40th of the frame).
+PEOPLE_SCALE = 0.35
 
 
 @dataclass(frozen=True)
@@ -155,12 +162,16 @@ def picture_at(
     live_max_age_s: float = LIVE_MAX_AGE_S,
     now: float | None = None,
     levels: Mapping[str, str] | None = None,
+    heat_mode: str = "fading",
+    half_life_s: float = 3.0,
 ) -> Picture | None:
     """The camera at ``when`` (None: its latest picture): the recorded frame with the heat
     map, zones and counts of that moment, else the latest alert snapshot before it.
 
     ``levels`` (zone -> level) colours the zone outlines; None: the levels of that moment
     (:meth:`Situation.at`), so that outlines agree with the badge, table and alert bar.
+    ``heat_mode`` picks the heat of a recorded frame (see :data:`HEAT_MODES`; ``half_life_s``
+    is the engine's heat-map half-life, needed to recover ``now``).
 
     For the latest picture a live preview no older than ``live_max_age_s`` (at ``now``; None:
     the clock) and newer than the last finished segment wins, captioned ``live``.
@@ -180,7 +191,13 @@ def picture_at(
         moment = segment.end if when is None else when
         frame = segment_frame(file, segment, moment) if file is not None else None
         if frame is not None:
-            image = compose(store, camera, folders, frame[0], frame[1], config, levels=levels)
+            heat, full_size, note = heat_of(
+                store, camera, folders, frame[1], heat_mode, half_life_s
+            )
+            image = compose(
+                store, camera, folders, frame[0], frame[1], config, levels=levels,
+                heat=heat, full_size=full_size, heat_note=note,
+            )  # fmt: skip
             return Picture(image, frame[1], "recording")
     return alert_snapshot(store, camera, folders, before=when)
 
@@ -235,6 +252,7 @@ def compose(
     heat: np.ndarray | None = None,
     full_size: tuple[int, int] | None = None,
     levels: Mapping[str, str] | None = None,
+    heat_note: str | None = None,
 ) -> np.ndarray:
     """A recorded frame drawn as the engine annotates live frames: the heat map of the moment
     ``when``, zones in their alert colours with counts, and a line with the time and alerts.
@@ -242,7 +260,7 @@ def compose(
     ``heat`` (a reduced heat map of that very frame, from an analysed frame of ``full_size``)
     replaces the nearest heat-map snapshot, which may be seconds older.
     """
-    if heat is None:
+    if heat is None and heat_note is None:
         heat, _, full_size = _heat_at(store, camera, folders, when)
     metrics = _metrics_at(store, camera, when)
     alerts = [a for a in store.alerts(camera=camera, start=when, end=when) if _open_at(a, when)]
@@ -251,14 +269,95 @@ def compose(
         levels = {zone: level for (_, zone), level in moment.targets.items()}
     picture = image.copy()
     if heat is not None:
-        picture = draw_heatmap(picture, _heat_for(heat, picture.shape[:2]), opacity)
+        shown = _heat_for(heat, picture.shape[:2])
+        picture = draw_heatmap(picture, shown, opacity, people_scale=contrast_scale(shown))
     if config is not None and config.zones:
         scale = image.shape[1] / full_size[1] if full_size else 1.0
         _draw_zone_levels(picture, config, metrics, scale, levels)
-    text = f"{camera}  {readable_time(when)}"
+    text = f"{camera}  {readable_time(when)}" + (
+        f"  heat: {heat_note.split(' (')[0]}" if heat_note else ""
+    )
     if alerts:
         text += "  ALERTS: " + ", ".join(f"{a.zone} {a.level}" for a in alerts)
     return draw_header(picture, text)
+
+
+def contrast_scale(heat: np.ndarray, floor: float = PEOPLE_SCALE) -> float:
+    """The ``people_scale`` for :func:`draw_heatmap` that keeps a dense scene's contrast: the
+    fixed scale of a sparse scene, raised so that the densest blob (99.5th percentile of the
+    display blur) reaches the top of the colour map instead of the whole frame saturating.
+
+    Example:
+        >>> sparse = np.zeros((80, 80), np.float32); sparse[40, 40] = 1.0
+        >>> contrast_scale(sparse)
+        0.35
+        >>> contrast_scale(np.full((80, 80), 0.05, np.float32)) > 1.0
+        True
+    """
+    height, width = heat.shape[:2]
+    sigma = max(height, width) / 80
+    small = cv2.resize(heat.astype(np.float32), (max(8, width // 4), max(8, height // 4)),
+                       interpolation=cv2.INTER_AREA) * 16  # fmt: skip
+    blurred = cv2.GaussianBlur(small, (0, 0), max(sigma / 4, 0.5)) / 16
+    top = float(np.percentile(blurred, 99.5))
+    return max(floor, top * 2 * np.pi * sigma**2)
+
+
+def heat_of(
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    when: float,
+    mode: str = "now",
+    half_life_s: float = 3.0,
+) -> tuple[np.ndarray | None, tuple[int, int] | None, str]:
+    """The heat map to draw over the recorded frame at ``when``, its frame size, and a label.
+
+    ``fading``: the engine's heat map (an average that fades with ``half_life_s``), from the
+    last snapshot by ``when``; it trails moving people. ``now``: the density of the moment,
+    recovered from the snapshot nearest ``when`` (H2, at most :data:`NOW_MAX_OFFSET_S` away)
+    and the one before it (H1, ``dt`` earlier): ``(H2 - k·H1) / (1 - k)`` with
+    ``k = 0.5 ** (dt / half_life_s)`` is the mean density of the frames between them,
+    weighted to the last. No heat (and a label saying so) when no snapshot is near enough.
+    """
+    if mode not in HEAT_MODES:
+        raise ValueError(f"unknown heat mode {mode!r}; expected one of {HEAT_MODES}")
+    if mode == "fading":
+        heat, taken, size = _heat_at(store, camera, folders, when)
+        if heat is None:
+            return None, None, "none recorded"
+        return heat, size, f"fading (where it has been crowded, {when - taken:.0f} s old)"
+    snapshots = [
+        entry
+        for entry in store.recordings(
+            camera, when - HEAT_HORIZON_S, when + NOW_MAX_OFFSET_S, kind="snapshot"
+        )
+        if entry.status == "ok"
+    ]
+    snapshots.sort(key=lambda entry: entry.start)
+    near = [e for e in snapshots if abs(e.start - when) <= NOW_MAX_OFFSET_S]
+    if not near:
+        return None, None, "now: no snapshot near this frame"
+    latest = min(near, key=lambda entry: abs(entry.start - when))
+    loaded = _load_snapshot(folders, latest)
+    if loaded is None:
+        return None, None, "now: snapshot unreadable"
+    heat, size = loaded
+    earlier = [e for e in snapshots if e.start < latest.start]
+    previous = _load_snapshot(folders, earlier[-1]) if earlier else None
+    if previous is not None and previous[0].shape == heat.shape:
+        keep = 0.5 ** ((latest.start - earlier[-1].start) / half_life_s)
+        heat = np.clip((heat - keep * previous[0]) / max(1.0 - keep, 1e-3), 0.0, None)
+    return heat, size, "now (people in this frame)"
+
+
+def _load_snapshot(
+    folders: Folders, entry: RecordingEntry
+) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+    file = folders.recording(entry.path)
+    if file is None or file.suffix != ".npz":
+        return None
+    return load_heat_with_shape(file)
 
 
 def _heat_for(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -18,10 +18,10 @@ from crowdwatch.console.birdseye import ZoneDensity, birds_eye_view
 from crowdwatch.console.charts import (
     METRIC_TITLES,
     alerts_table,
+    chart_values,
     metric_columns,
     samples_table,
     trend_chart,
-    trend_table,
 )
 from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.pictures import Picture
@@ -98,7 +98,6 @@ MAIN_CHARTS: tuple[tuple[str, str], ...] = (
 )
 #: Never charted: constants of the geometry.
 _NOT_CHARTED = {"area_m2", "length_m"}
-MINUTES_SHOWN = 60.0
 
 
 def _trends(ctx: ConsoleContext, camera: str, window: str, newest: float | None) -> None:
@@ -146,20 +145,6 @@ def _more_charts(table: pd.DataFrame, alerts: pd.DataFrame) -> None:
         shown += 1
     if not shown:
         st.caption("No other measures recorded.")
-
-
-def chart_values(table: pd.DataFrame, metric: str, kind: str | None) -> pd.DataFrame:
-    """One metric's trend for the charts, in the units the titles name: occupancy in %,
-    forecasts cut at an hour (beyond that a forecast says nothing to act on)."""
-    rows = table if kind is None or "kind" not in table else table[table["kind"] == kind]
-    if metric not in rows or rows[metric].isna().all():
-        return pd.DataFrame(columns=["time", "zone", "value"])
-    trend = trend_table(rows, metric)
-    if metric == "occupancy":
-        trend = trend.assign(value=trend["value"] * 100.0)
-    elif metric == "minutes_to_limit":
-        trend = trend[trend["value"] <= MINUTES_SHOWN]
-    return trend
 
 
 def rule_thresholds(config: CameraConfig) -> dict[tuple[str, str], list[tuple[str, float]]]:

@@ -141,7 +141,8 @@ def test_live_wall_shows_zone_counts_and_the_open_alert(
     app = open_page(console_store, "live", monkeypatch)
     tables = " ".join(md.value for md in app.markdown)
     assert "| road |" in tables and "| crossing |" in tables
-    assert any("active alert" in message.value for message in [*app.error, *app.warning])
+    bar = next(md.value for md in app.markdown if "cw-alert-bar" in md.value)
+    assert "1 ACTIVE ALERT" in bar and "data-count='1'" in bar
 
 
 def test_acknowledging_an_active_alert_stores_name_and_note(
@@ -178,11 +179,13 @@ def test_saving_thresholds_writes_a_new_config_version(
     store_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = open_page(store_copy, "setup", monkeypatch)
+    app.text_input(key="operator-name").input("maria")  # every change needs a name
     app.slider(key="thr-plaza-road-0-warning").set_value(9.0)
     app.button(key="thr-plaza-save").click().run()
     assert_clean(app)
     with open_store(store_copy) as store:
         config = store.latest_config()
+        assert config.author == "maria"
         road = next(z for z in config.config["cameras"][0]["zones"] if z["name"] == "road")
         assert road["alerts"][0]["levels"]["warning"]["threshold"] == 9.0
         changed = [c.path for c in store.config_changes(since_version=config.version - 1)]

@@ -179,6 +179,8 @@ def test_every_page_opens_and_an_alert_is_acknowledged_by_clicking(
             page.get_by_role("button", name="Jump to alert").click()
             page.wait_for_timeout(2500)
             _settle(page)
+            # the two heat maps side by side, "now" and "fading", under the timeline
+            page.locator("[data-testid=stImage]").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"{path or 'live'}.png"))
         if path == "review":
             _report_downloads_after_what_if(page)

@@ -162,7 +162,7 @@ def picture_at(
     live_max_age_s: float = LIVE_MAX_AGE_S,
     now: float | None = None,
     levels: Mapping[str, str] | None = None,
-    heat_mode: str = "fading",
+    heat_mode: str = "now",
     half_life_s: float = 3.0,
 ) -> Picture | None:
     """The camera at ``when`` (None: its latest picture): the recorded frame with the heat
@@ -184,6 +184,7 @@ def picture_at(
             image = compose(
                 store, camera, folders, live.image, live.time, config,
                 heat=live.heat, full_size=live.full_size, levels=levels,
+                heat_note="fading" if live.heat is not None else "",
             )  # fmt: skip
             return Picture(image, live.time, "live")
     if segment is not None:

@@ -485,3 +485,9 @@ def test_the_report_has_no_nan_and_downloads_after_what_if(
     )
     assert "nan" not in page.replace("nano", "").lower().split("<svg")[0]
     assert "bbox" not in page and page.count("<svg") == 4
+
+
+def test_a_hostile_level_from_the_store_cannot_reach_the_bars_markup() -> None:
+    sample = MetricSample("cam", "z", 1.0, {}, level="'><img src=x onerror=alert(1)>")
+    html = bar_html(Situation.of([sample], []), clock=2.0)
+    assert "<img" not in html and "onerror=alert(1)>" not in html

@@ -18,7 +18,7 @@ import streamlit as st
 from crowdwatch.console.browser import run_js
 from crowdwatch.console.charts import level_hex
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.levels import LOUD_LEVELS, Situation
+from crowdwatch.console.levels import LEVELS, LOUD_LEVELS, Situation
 from crowdwatch.store import SqlStore, StoredAlert
 
 REFRESH_S = 2.0
@@ -65,7 +65,7 @@ def _bar(ctx: ConsoleContext) -> None:
 def bar_html(now: Situation, clock: float | None = None) -> str:
     """The bar's HTML: colour by the worst level, the count, the oldest waiting alerts first.
     Every name from the store is escaped."""
-    level = now.level
+    level = now.level if now.level in LEVELS else "advisory"  # an unknown level still shows
     colour, text = level_hex(level), _TEXT_ON.get(level, "#ffffff")
     active, waiting = now.active, now.waiting
     clock = time.time() if clock is None else clock
@@ -85,7 +85,8 @@ def bar_html(now: Situation, clock: float | None = None) -> str:
         for a in active[:5]
     ]
     items += [
-        f"<li>{html.escape(f'{camera}/{zone}')} at <b>{level_name.upper()}</b> (no alert yet)</li>"
+        f"<li>{html.escape(f'{camera}/{zone}')} at <b>{html.escape(level_name.upper())}</b> "
+        "(no alert yet)</li>"
         for camera, zone, level_name in now.elevated()[:3]
     ]
     more = f"<li>… and {len(active) - 5} more on the Alerts page</li>" if len(active) > 5 else ""

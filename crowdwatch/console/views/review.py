@@ -5,6 +5,7 @@ thresholds, and export a report."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import pandas as pd
@@ -113,7 +114,8 @@ def _alert_jumper(start: float, end: float, alerts: list[StoredAlert]) -> None:
         "Jump to alert",
         key="review-jump",
         on_click=_jump,
-        args=(_datetime(min(max(picked.start, start), end)),),
+        # to the moment it opened (after its latch), so the frame shows it in its colour
+        args=(_datetime(min(max(math.ceil(picked.opened), start), end)),),
     )
 
 

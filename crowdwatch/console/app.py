@@ -16,6 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from crowdwatch.console import alertbar
 from crowdwatch.console.auth import ALLOW_OPEN_ENV, open_console_refusal
 from crowdwatch.console.context import (
     OPERATOR_NAME_KEY,
@@ -39,11 +40,14 @@ PAGES: dict[str, tuple[str, str, Callable[[ConsoleContext], None]]] = {
 }
 
 
+# Served by this server itself: an emoji or material icon would make the browser fetch the
+# favicon from the internet (an error on every page of an offline control room).
+ICON = Path(__file__).with_name("assets") / "favicon.png"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one script pass of the console (Streamlit calls this on every interaction)."""
-    st.set_page_config(
-        page_title="crowdwatch console", page_icon=":material/groups:", layout="wide"
-    )
+    st.set_page_config(page_title="crowdwatch console", page_icon=str(ICON), layout="wide")
     argv = sys.argv[1:] if argv is None else argv
     target = store_target(argv, os.environ)
     if _missing_file(target):
@@ -72,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if ctx is None:
         return
     _sidebar(ctx, target)
+    alertbar.render(ctx)  # the same bar, colour and title on every page
     # The site plan first when the event has a venue; else the cameras' live wall.
     first = "venue" if ctx.config is not None and ctx.config.venue is not None else "live"
     requested = st.query_params.get("page", first)
@@ -101,11 +106,16 @@ def _sidebar(ctx: ConsoleContext, target: str) -> None:
         if ctx.user.authenticated:
             st.caption(f"Logged in as **{ctx.user.name}** ({ctx.user.role})")
             if st.button("Log out", key="logout"):
-                log_out()
+                log_out(ctx.store)
                 st.rerun()
         else:
             st.caption("Open console: no users configured.")
             st.text_input("Your name (for the action log)", key=OPERATOR_NAME_KEY)
+        st.toggle(
+            "Sound for new warnings and criticals", key=alertbar.SOUND_KEY,
+            help="A short beep made by the browser (no network) when a warning or critical "
+            "alert opens.",
+        )  # fmt: skip
         st.caption(f"Store: `{_short(target)}`", help=target)
 
 

@@ -28,12 +28,21 @@ LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
 METRIC_TITLES: dict[str, str] = {
     "count": "people",
     "density": "people per m²",
-    "occupancy": "share of capacity",
-    "flow_rate": "people per metre per minute",
-    "flow_in": "people in",
-    "flow_out": "people out",
+    "occupancy": "share of capacity (%)",
+    "flow_rate": "flow (people per metre per minute)",
+    "flow_in": "flow in (people per metre per minute)",
+    "flow_out": "flow out (people per metre per minute)",
     "pressure": "crowd pressure (1/s²)",
+    "mean_speed": "mean walking speed (m/s)",
+    "rise_rate": "filling rate (people/m² per minute)",
+    "minutes_to_limit": "forecast minutes to the limit density (up to 60)",
+    "crossed_in": "people crossed in (total)",
+    "crossed_out": "people crossed out (total)",
+    "stalled": "stalled (density rising, flow falling: 1 = yes)",
 }
+
+#: Forecasts further away than this are left off the charts (nothing to act on yet).
+MINUTES_SHOWN = 60.0
 
 _BASE_COLUMNS = ("time", "camera", "zone", "target", "kind", "level")
 _ALERT_COLUMNS = (
@@ -57,7 +66,7 @@ _ALERT_COLUMNS = (
 
 
 # Times are UTC everywhere in the console, whatever the browser's time zone.
-_UTC_AXIS = alt.Axis(labelExpr="utcFormat(datum.value, '%H:%M:%S')", title="UTC")
+_UTC_AXIS = alt.Axis(labelExpr="utcFormat(datum.value, '%H:%M:%S')", title="time (UTC)")
 _UTC_SCALE = alt.Scale(type="utc")
 
 
@@ -153,6 +162,22 @@ def _bucket_means(values: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return means[["time", "zone", "value"]].sort_values(["time", "zone"])
 
 
+def chart_values(
+    table: pd.DataFrame, metric: str, kind: str | None, max_points: int = 600
+) -> pd.DataFrame:
+    """One metric's trend for the charts, in the units the titles name: occupancy in %,
+    forecasts cut at an hour (beyond that a forecast says nothing to act on)."""
+    rows = table if kind is None or "kind" not in table else table[table["kind"] == kind]
+    if metric not in rows or rows[metric].isna().all():
+        return pd.DataFrame(columns=["time", "zone", "value"])
+    trend = trend_table(rows, metric, max_points=max_points)
+    if metric == "occupancy":
+        trend = trend.assign(value=trend["value"] * 100.0)
+    elif metric == "minutes_to_limit":
+        trend = trend[trend["value"] <= MINUTES_SHOWN]
+    return trend
+
+
 def latest_per_target(table: pd.DataFrame) -> pd.DataFrame:
     """The last sample of each target (the live wall's numbers)."""
     if table.empty:
@@ -246,7 +271,7 @@ def trend_chart(
             x=alt.X("time:T", axis=_UTC_AXIS, scale=_UTC_SCALE),
             y=alt.Y("value:Q", title=title),
             color=alt.Color("zone:N", title="zone"),
-            tooltip=["zone", _utc_tooltip("time"), "value:Q"],
+            tooltip=["zone", _utc_tooltip("time"), alt.Tooltip("value:Q", format=".2f")],
         )
     )
     layers: list[alt.Chart] = []
@@ -255,11 +280,15 @@ def trend_chart(
         if not spans.empty:
             layers.append(_alert_spans(spans))
     if thresholds:
-        rules = pd.DataFrame(thresholds, columns=["level", "threshold"])
+        rules = pd.DataFrame(thresholds, columns=["level", "threshold"]).drop_duplicates()
         layers.append(
             alt.Chart(rules)
-            .mark_rule(strokeDash=[4, 3])
-            .encode(y="threshold:Q", color=_level_scale(rules["level"]), tooltip=["level"])
+            .mark_rule(strokeDash=[4, 3], size=2)
+            .encode(
+                y="threshold:Q",
+                color=_level_scale(rules["level"]),
+                tooltip=["level", "threshold"],
+            )
         )
     layers.append(lines)
     return alt.layer(*layers).resolve_scale(color="independent").properties(height=height)

@@ -3,6 +3,7 @@ checks every changing action goes through (refusals are written to the audit log
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import streamlit as st
@@ -15,11 +16,15 @@ from crowdwatch.console.auth import (
     require_change_right,
     verify_password,
 )
+from crowdwatch.console.browser import run_js
 from crowdwatch.console.data import camera_names, event_config
 from crowdwatch.console.pictures import Folders
+from crowdwatch.console.sessions import COOKIE, LIFETIME_S, load_secret, make_token, read_token
 from crowdwatch.store import SqlStore, open_store
 
 _USER_KEY = "console_user"
+_TOKEN_KEY = "console-session-token"
+_LOGGED_OUT_KEY = "console-logged-out"
 # The open console (no users) asks once, in the sidebar, whom to log changes under.
 OPERATOR_NAME_KEY = "operator-name"
 
@@ -80,15 +85,67 @@ def session_user(store: SqlStore) -> ConsoleUser | None:
     """The logged-in user; everybody acts as an operator when the store names no users."""
     if not store.users():
         return OPEN_ACCESS
-    user = st.session_state.get(_USER_KEY)
+    user = st.session_state.get(_USER_KEY) or _resumed(store)
     if user is not None:
         # Roles are read again on every run: a demoted or removed user loses rights at once.
         record = store.user(user.name)
         if record is not None:
+            st.session_state[_USER_KEY] = user
+            _keep_cookie(store, record.name, record.password_hash)
             return ConsoleUser(record.name, record.role)
         log_out()
+    _forget_cookie()
     _login_form(store)
     return None
+
+
+def _resumed(store: SqlStore) -> ConsoleUser | None:
+    """The user of a valid session cookie (a reload, a new tab), None without one or after
+    logging out in this session."""
+    if st.session_state.get(_LOGGED_OUT_KEY):
+        return None
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser context (bare script runs)
+        token = None
+    if not token:
+        return None
+    secret = load_secret(store.folder)
+    name = read_token(token, _password_hash_of(store), secret)
+    record = store.user(name) if name else None
+    if record is None:
+        return None
+    store.log_action(record.name, "session_resumed", "console", {"role": record.role})
+    st.session_state[_TOKEN_KEY] = token
+    return ConsoleUser(record.name, record.role)
+
+
+def _password_hash_of(store: SqlStore):
+    def lookup(name: str) -> str | None:
+        record = store.user(name)
+        return None if record is None else record.password_hash
+
+    return lookup
+
+
+def _keep_cookie(store: SqlStore, name: str, password_hash: str) -> None:
+    """Write the signed session cookie once per session (a zero-height script)."""
+    token = st.session_state.get(_TOKEN_KEY)
+    if token is None:
+        token = make_token(name, password_hash, load_secret(store.folder))
+        st.session_state[_TOKEN_KEY] = token
+    cookie = f"{COOKIE}={token}; path=/; max-age={int(LIFETIME_S)}; SameSite=Strict"
+    _run_js(f"window.parent.document.cookie = {json.dumps(cookie)};")
+
+
+def _forget_cookie() -> None:
+    if st.session_state.get(_LOGGED_OUT_KEY):
+        _run_js(f"window.parent.document.cookie = {json.dumps(COOKIE + '=; path=/; max-age=0')};")
+
+
+def _run_js(code: str) -> None:
+    with st.sidebar:
+        run_js(code)
 
 
 def log_in(store: SqlStore, name: str, password: str) -> ConsoleUser:
@@ -105,9 +162,14 @@ def log_in(store: SqlStore, name: str, password: str) -> ConsoleUser:
     return ConsoleUser(record.name, record.role)
 
 
-def log_out() -> None:
-    """Forget the session's user (the login form shows on the next run)."""
-    st.session_state.pop(_USER_KEY, None)
+def log_out(store: SqlStore | None = None) -> None:
+    """Forget the session's user and its cookie (the login form shows on the next run); with
+    ``store``, the logout is written to the audit log."""
+    user = st.session_state.pop(_USER_KEY, None)
+    st.session_state.pop(_TOKEN_KEY, None)
+    st.session_state[_LOGGED_OUT_KEY] = True
+    if store is not None and user is not None:
+        store.log_action(user.name, "logout", "console")
 
 
 def _login_form(store: SqlStore) -> None:
@@ -120,6 +182,7 @@ def _login_form(store: SqlStore) -> None:
         return
     try:
         st.session_state[_USER_KEY] = log_in(store, name, password)
+        st.session_state.pop(_LOGGED_OUT_KEY, None)
     except AccessDenied as failure:
         st.error(f"Login refused: {failure}.")
         return

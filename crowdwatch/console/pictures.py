@@ -18,7 +18,7 @@ import bisect
 import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
 from crowdwatch.config.schema import CameraConfig
+from crowdwatch.console.levels import Situation
 from crowdwatch.errors import UnsafePathError
 from crowdwatch.metrics import ZoneMetrics
 from crowdwatch.paths import confined
@@ -42,6 +43,13 @@ HEAT_HORIZON_S = 60.0
 METRICS_HORIZON_S = 60.0
 # A live preview older than this is from a stopped engine or camera, not live.
 LIVE_MAX_AGE_S = 10.0
+#: Heat of a replayed frame: ``now`` (the people of that moment, recovered from the two
+#: fading snapshots around it) or ``fading`` (where it has been crowded, as the engine drew it).
+HEAT_MODES: tuple[str, ...] = ("now", "fading")
+# The "now" heat of a frame comes from a snapshot at most this far from it.
+NOW_MAX_OFFSET_S = 3.0
+# The fixed colour scale of :func:`draw_heatmap` (people per blob of 1/40th of the frame).
+PEOPLE_SCALE = 0.35
 
 
 @dataclass(frozen=True)
@@ -158,9 +166,17 @@ def picture_at(
     slack_s: float = 1.0,
     live_max_age_s: float = LIVE_MAX_AGE_S,
     now: float | None = None,
+    levels: Mapping[str, str] | None = None,
+    heat_mode: str = "now",
+    half_life_s: float = 3.0,
 ) -> Picture | None:
     """The camera at ``when`` (None: its latest picture): the recorded frame with the heat
     map, zones and counts of that moment, else the latest alert snapshot before it.
+
+    ``levels`` (zone -> level) colours the zone outlines; None: the levels of that moment
+    (:meth:`Situation.at`), so that outlines agree with the badge, table and alert bar.
+    ``heat_mode`` picks the heat of a recorded frame (see :data:`HEAT_MODES`; ``half_life_s``
+    is the engine's heat-map half-life, needed to recover ``now``).
 
     For the latest picture a live preview no older than ``live_max_age_s`` (at ``now``; None:
     the clock) and newer than the last finished segment wins, captioned ``live``.
@@ -172,7 +188,8 @@ def picture_at(
         if live is not None and (segment is None or live.time > segment.end):
             image = compose(
                 store, camera, folders, live.image, live.time, config,
-                heat=live.heat, full_size=live.full_size,
+                heat=live.heat, full_size=live.full_size, levels=levels,
+                heat_note="fading" if live.heat is not None else "",
             )  # fmt: skip
             return Picture(image, live.time, "live")
     if segment is not None:
@@ -180,7 +197,13 @@ def picture_at(
         moment = segment.end if when is None else when
         frame = segment_frame(file, segment, moment) if file is not None else None
         if frame is not None:
-            image = compose(store, camera, folders, frame[0], frame[1], config)
+            heat, full_size, note = heat_of(
+                store, camera, folders, frame[1], heat_mode, half_life_s
+            )
+            image = compose(
+                store, camera, folders, frame[0], frame[1], config, levels=levels,
+                heat=heat, full_size=full_size, heat_note=note,
+            )  # fmt: skip
             return Picture(image, frame[1], "recording")
     return alert_snapshot(store, camera, folders, before=when)
 
@@ -218,6 +241,8 @@ def alert_snapshot(
         if alert.snapshot:
             image = read_image(folders.alert_snapshot(alert.snapshot))
             if image is not None:
+                note = f"ALERT {alert.zone} {alert.level.upper()}"
+                image = restamp(image, camera, alert.opened, note)
                 return Picture(image, alert.opened, f"alert snapshot ({alert.zone} {alert.level})")
     return None
 
@@ -232,6 +257,8 @@ def compose(
     opacity: float = 0.6,
     heat: np.ndarray | None = None,
     full_size: tuple[int, int] | None = None,
+    levels: Mapping[str, str] | None = None,
+    heat_note: str | None = None,
 ) -> np.ndarray:
     """A recorded frame drawn as the engine annotates live frames: the heat map of the moment
     ``when``, zones in their alert colours with counts, and a line with the time and alerts.
@@ -239,21 +266,104 @@ def compose(
     ``heat`` (a reduced heat map of that very frame, from an analysed frame of ``full_size``)
     replaces the nearest heat-map snapshot, which may be seconds older.
     """
-    if heat is None:
+    if heat is None and heat_note is None:
         heat, _, full_size = _heat_at(store, camera, folders, when)
     metrics = _metrics_at(store, camera, when)
     alerts = [a for a in store.alerts(camera=camera, start=when, end=when) if _open_at(a, when)]
+    if levels is None:
+        moment = Situation.of(metrics, alerts)
+        levels = {zone: level for (_, zone), level in moment.targets.items()}
     picture = image.copy()
     if heat is not None:
-        picture = draw_heatmap(picture, _heat_for(heat, picture.shape[:2]), opacity)
+        shown = _heat_for(heat, picture.shape[:2])
+        picture = draw_heatmap(picture, shown, opacity, people_scale=contrast_scale(shown))
     if config is not None and config.zones:
         scale = image.shape[1] / full_size[1] if full_size else 1.0
-        _draw_zone_levels(picture, config, metrics, scale)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
-    text = f"{camera}  {stamp} UTC"
+        _draw_zone_levels(picture, config, metrics, scale, levels)
+    text = f"{camera}  {readable_time(when)}" + (
+        f"  heat: {heat_note.split(' (')[0]}" if heat_note else ""
+    )
     if alerts:
         text += "  ALERTS: " + ", ".join(f"{a.zone} {a.level}" for a in alerts)
     return draw_header(picture, text)
+
+
+def contrast_scale(heat: np.ndarray, floor: float = PEOPLE_SCALE) -> float:
+    """The ``people_scale`` for :func:`draw_heatmap` that keeps a dense scene's contrast: the
+    fixed scale of a sparse scene, raised so that the densest blob (99.5th percentile of the
+    display blur) reaches the top of the colour map instead of the whole frame saturating.
+
+    Example:
+        >>> sparse = np.zeros((80, 80), np.float32); sparse[40, 40] = 1.0
+        >>> contrast_scale(sparse)
+        0.35
+        >>> contrast_scale(np.full((80, 80), 0.05, np.float32)) > 1.0
+        True
+    """
+    height, width = heat.shape[:2]
+    sigma = max(height, width) / 80
+    small = cv2.resize(heat.astype(np.float32), (max(8, width // 4), max(8, height // 4)),
+                       interpolation=cv2.INTER_AREA) * 16  # fmt: skip
+    blurred = cv2.GaussianBlur(small, (0, 0), max(sigma / 4, 0.5)) / 16
+    top = float(np.percentile(blurred, 99.5))
+    return max(floor, top * 2 * np.pi * sigma**2)
+
+
+def heat_of(
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    when: float,
+    mode: str = "now",
+    half_life_s: float = 3.0,
+) -> tuple[np.ndarray | None, tuple[int, int] | None, str]:
+    """The heat map to draw over the recorded frame at ``when``, its frame size, and a label.
+
+    ``fading``: the engine's heat map (an average that fades with ``half_life_s``), from the
+    last snapshot by ``when``; it trails moving people. ``now``: the density of the moment,
+    recovered from the snapshot nearest ``when`` (H2, at most :data:`NOW_MAX_OFFSET_S` away)
+    and the one before it (H1, ``dt`` earlier): ``(H2 - k·H1) / (1 - k)`` with
+    ``k = 0.5 ** (dt / half_life_s)`` is the mean density of the frames between them,
+    weighted to the last. No heat (and a label saying so) when no snapshot is near enough.
+    """
+    if mode not in HEAT_MODES:
+        raise ValueError(f"unknown heat mode {mode!r}; expected one of {HEAT_MODES}")
+    if mode == "fading":
+        heat, taken, size = _heat_at(store, camera, folders, when)
+        if heat is None:
+            return None, None, "none recorded"
+        return heat, size, f"fading (where it has been crowded, {when - taken:.0f} s old)"
+    snapshots = [
+        entry
+        for entry in store.recordings(
+            camera, when - HEAT_HORIZON_S, when + NOW_MAX_OFFSET_S, kind="snapshot"
+        )
+        if entry.status == "ok"
+    ]
+    snapshots.sort(key=lambda entry: entry.start)
+    near = [e for e in snapshots if abs(e.start - when) <= NOW_MAX_OFFSET_S]
+    if not near:
+        return None, None, "now: no snapshot near this frame"
+    latest = min(near, key=lambda entry: abs(entry.start - when))
+    loaded = _load_snapshot(folders, latest)
+    if loaded is None:
+        return None, None, "now: snapshot unreadable"
+    heat, size = loaded
+    earlier = [e for e in snapshots if e.start < latest.start]
+    previous = _load_snapshot(folders, earlier[-1]) if earlier else None
+    if previous is not None and previous[0].shape == heat.shape:
+        keep = 0.5 ** ((latest.start - earlier[-1].start) / half_life_s)
+        heat = np.clip((heat - keep * previous[0]) / max(1.0 - keep, 1e-3), 0.0, None)
+    return heat, size, "now (people in this frame)"
+
+
+def _load_snapshot(
+    folders: Folders, entry: RecordingEntry
+) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+    file = folders.recording(entry.path)
+    if file is None or file.suffix != ".npz":
+        return None
+    return load_heat_with_shape(file)
 
 
 def _heat_for(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -332,7 +442,11 @@ def _metrics_at(store: SqlStore, camera: str, when: float) -> list[MetricSample]
 
 
 def _draw_zone_levels(
-    image: np.ndarray, config: CameraConfig, metrics: list[MetricSample], scale: float
+    image: np.ndarray,
+    config: CameraConfig,
+    metrics: list[MetricSample],
+    scale: float,
+    levels: Mapping[str, str],
 ) -> None:
     zones = [Zone(z.name, np.asarray(z.polygon, np.float32) * scale) for z in config.zones]
     records = [
@@ -345,12 +459,24 @@ def _draw_zone_levels(
             area_m2=s.value("area_m2"),
             density=s.value("density"),
             occupancy=s.value("occupancy"),
-            level=Level.from_name(s.level),
+            level=Level.from_name(levels.get(s.zone, s.level)),
         )
         for s in metrics
         if s.kind == "zone"
     ]
     draw_zones(image, zones, records)
+
+
+def readable_time(epoch: float) -> str:
+    """A moment as the console writes it everywhere: ``2026-11-30 14:02:11 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def restamp(image: np.ndarray, camera: str, when: float, note: str = "") -> np.ndarray:
+    """An alert snapshot with its header (the engine writes stream seconds there, e.g.
+    ``t=1796156554.9s``) redrawn with a readable time."""
+    text = f"{camera}  {readable_time(when)}" + (f"  {note}" if note else "")
+    return draw_header(image.copy(), text)
 
 
 def _frame_times(path: Path) -> list[float] | None:

@@ -26,11 +26,14 @@ import pandas as pd  # noqa: E402
 
 from crowdwatch.console.charts import (  # noqa: E402
     METRIC_TITLES,
+    chart_values,
     level_hex,
     metric_columns,
     to_datetime,
-    trend_table,
 )
+
+#: The charts of the printed report: the four an operator reads (the CSV has every measure).
+REPORT_CHARTS = ("count", "density", "occupancy", "flow_rate")
 
 _ALERT_REPORT_COLUMNS = [
     "start",
@@ -108,7 +111,7 @@ def render_report_html(report: ReviewReport) -> str:
         *[f"<p>{_e(note)}</p>" for note in report.notes],
     ]
     for metric in metric_columns(report.samples) if not report.samples.empty else []:
-        if metric == "area_m2":
+        if metric not in REPORT_CHARTS:
             continue
         parts.append(f"<h2>{_e(METRIC_TITLES.get(metric, metric).capitalize())}</h2>")
         parts.append(f"<figure>{_metric_svg(report, metric)}</figure>")
@@ -125,13 +128,19 @@ def render_report_html(report: ReviewReport) -> str:
 
 def _summary(report: ReviewReport) -> str:
     rows = []
-    if not report.samples.empty and "count" in report.samples:
-        for zone, group in report.samples.groupby("zone"):
-            density = group["density"].max() if "density" in group else float("nan")
+    samples = report.samples
+    if not samples.empty and "count" in samples:
+        if "kind" in samples:  # counting lines have no count of people standing in them
+            samples = samples[samples["kind"] == "zone"]
+        for zone, group in samples.groupby("zone"):
+            counts = group["count"].dropna()
+            if counts.empty:
+                continue
+            density = group["density"].max() if "density" in group else None
             alerts = int((report.alerts["zone"] == zone).sum()) if not report.alerts.empty else 0
             rows.append(
-                f"<tr><td>{_e(zone)}</td><td>{group['count'].mean():.1f}</td>"
-                f"<td>{group['count'].max():.1f}</td><td>{_number(density)}</td>"
+                f"<tr><td>{_e(zone)}</td><td>{counts.mean():.1f}</td>"
+                f"<td>{counts.max():.1f}</td><td>{_number(density) or '–'}</td>"
                 f"<td>{alerts}</td></tr>"
             )
     if not rows:
@@ -144,7 +153,8 @@ def _summary(report: ReviewReport) -> str:
 
 
 def _metric_svg(report: ReviewReport, metric: str) -> str:
-    trend = trend_table(report.samples, metric, max_points=800)
+    kind = "line" if metric == "flow_rate" else "zone"
+    trend = chart_values(report.samples, metric, kind, max_points=800)
     figure, axes = plt.subplots(figsize=(9, 2.6), dpi=96)
     try:
         for zone, group in trend.groupby("zone"):
@@ -154,10 +164,12 @@ def _metric_svg(report: ReviewReport, metric: str) -> str:
         axes.grid(alpha=0.3)
         if not trend.empty:
             axes.legend(loc="upper left", fontsize="small", frameon=False)
+        axes.set_xlabel("time (UTC)")
         figure.autofmt_xdate()
         figure.tight_layout()
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg")
+        # "tight" keeps rotated time labels and the legend inside the picture (not clipped).
+        figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.15)
     finally:
         plt.close(figure)
     svg = buffer.getvalue()
@@ -188,13 +200,22 @@ def _alerts_html(alerts: pd.DataFrame) -> str:
             elif column == "peak":
                 cells.append(f"<td>{_number(value)}</td>")
             else:
-                cells.append(f"<td>{_e('' if pd.isna(value) else value)}</td>")
+                cells.append(f"<td>{_e(_text(value))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _time(value) -> str:
     return "" if value is None or pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _text(value) -> str:
+    """A cell's text: empty for missing values (None, NaN, NaT), never "nan"."""
+    try:
+        missing = value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        missing = False
+    return "" if missing else str(value)
 
 
 def _number(value) -> str:

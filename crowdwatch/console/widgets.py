@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import math
 import time
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -12,6 +14,7 @@ import streamlit as st
 from crowdwatch.alerts import AlertRule
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.console.pictures import Folders, Picture, picture_at
+from crowdwatch.measures import DensityColourScale
 from crowdwatch.store import CameraHealth, SqlStore
 
 BADGE_COLOURS: dict[str, str] = {
@@ -88,12 +91,18 @@ def show_picture(image: np.ndarray | None, caption: str = "", max_width: int = 9
 
 
 def latest_picture(
-    store: SqlStore, camera: str, folders: Folders, config: CameraConfig | None
+    store: SqlStore,
+    camera: str,
+    folders: Folders,
+    config: CameraConfig | None,
+    levels: Mapping[str, str] | None = None,
 ) -> Picture | None:
     """The camera's latest picture (see :func:`~crowdwatch.console.pictures.picture_at`),
-    cached for two seconds so that several operators' walls decode each recording once."""
+    zones outlined in ``levels`` (the one truth the other panels show), cached for two seconds
+    so that several operators' walls decode each recording once."""
     key = config.model_dump_json() if config is not None else ""
-    return _cached_picture(store, folders, config, store.url, camera, str(folders), key)
+    level_key = tuple(sorted((levels or {}).items()))
+    return _cached_picture(store, folders, config, store.url, camera, str(folders), key, level_key)
 
 
 @st.cache_data(ttl=2, max_entries=64, show_spinner=False)
@@ -105,8 +114,26 @@ def _cached_picture(
     camera: str,
     folders_key: str,
     config_key: str,
+    level_key: tuple[tuple[str, str], ...],
 ) -> Picture | None:
-    return picture_at(_store, camera, _folders, config=_config)
+    levels = dict(level_key) if level_key else None
+    return picture_at(_store, camera, _folders, config=_config, levels=levels)
+
+
+def density_legend(scale: DensityColourScale | None = None) -> None:
+    """The people/m² colour bands (the bird's-eye view's and calibrated heat maps' colours)."""
+    scale = scale or DensityColourScale()
+    chips = "".join(
+        f"<span style='display:inline-block;margin-right:0.8em'>"
+        f"<span style='display:inline-block;width:0.9em;height:0.9em;border-radius:2px;"
+        f"vertical-align:middle;background:#{r:02x}{g:02x}{b:02x}'></span> "
+        f"{html.escape(name)} {html.escape(limits)}</span>"
+        for name, limits, (b, g, r) in scale.legend()
+    )
+    st.markdown(
+        f"<div class='cw-density-legend' style='font-size:0.85em'><b>people/m²:</b> {chips}</div>",
+        unsafe_allow_html=True,
+    )
 
 
 def window_start(label: str, latest: float | None) -> float | None:
@@ -134,19 +161,39 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def threshold_sliders(rule: AlertRule, key: str) -> tuple[AlertRule, dict[str, float]]:
-    """A slider per level of ``rule``; returns the rule with the thresholds the sliders show."""
+#: The unit of each metric alert rules watch, for control labels.
+METRIC_UNITS: dict[str, str] = {
+    "count": "people",
+    "density": "people/m²",
+    "occupancy": "share of capacity, 1 = full",
+    "flow_rate": "people per metre per minute",
+    "flow_in": "people per metre per minute",
+    "flow_out": "people per metre per minute",
+    "pressure": "1/s²",
+    "mean_speed": "m/s",
+    "rise_rate": "people/m² per minute",
+    "minutes_to_limit": "minutes",
+}
+
+
+def threshold_sliders(
+    rule: AlertRule, key: str, disabled: bool = False
+) -> tuple[AlertRule, dict[str, float]]:
+    """A slider per level of ``rule`` (labelled with the metric's unit); returns the rule with
+    the thresholds the sliders show."""
     levels = rule.resolved_levels()
     top = max(level.threshold for level in levels)
     high = _nice_ceiling(top * 2 if top > 0 else 1.0)
     step = _step(high)
-    st.caption(f"{rule.label} ({rule.metric}, {'rising' if rule.rising else 'falling'})")
+    unit = METRIC_UNITS.get(rule.metric, rule.metric)
+    st.caption(f"{rule.label} ({rule.metric} in {unit}, {'rising' if rule.rising else 'falling'})")
     columns = st.columns(len(levels))
     thresholds = {}
     for column, level in zip(columns, levels, strict=True):
         thresholds[level.level.label] = column.slider(
-            level.level.label, min_value=0.0, max_value=high, value=float(level.threshold),
-            step=step, key=f"{key}-{level.level.label}",
+            f"{level.level.label} ({unit})", min_value=0.0, max_value=high,
+            value=float(level.threshold), step=step, key=f"{key}-{level.level.label}",
+            disabled=disabled,
         )  # fmt: skip
     return rule, thresholds
 

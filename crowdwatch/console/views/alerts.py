@@ -8,23 +8,21 @@ import time
 import pandas as pd
 import streamlit as st
 
-from crowdwatch.console.charts import alerts_table, order_for_attention, to_datetime
+from crowdwatch.console.alertbar import acknowledge_form
+from crowdwatch.console.charts import alerts_table, to_datetime
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.pictures import read_image
+from crowdwatch.console.levels import attention_order
+from crowdwatch.console.pictures import read_image, restamp
 from crowdwatch.console.widgets import level_badge, show_picture
 from crowdwatch.store import StoredAlert
 
 REFRESH_S = 2.0
 HISTORY_LIMIT = 2000
-_FLASH = "alerts-flash"
 
 
 def render(ctx: ConsoleContext) -> None:
     """The Alerts page."""
     st.title("Alerts")
-    flash = st.session_state.pop(_FLASH, None)
-    if flash:
-        st.success(flash)
     _active(ctx)
     st.divider()
     _history(ctx)
@@ -34,15 +32,15 @@ def render(ctx: ConsoleContext) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def _active(ctx: ConsoleContext) -> None:
-    active = ctx.store.active_alerts()
+    active = attention_order(ctx.store.active_alerts())
     if not active:
         st.success("No active alerts.")
         return
-    table = order_for_attention(alerts_table(active, now=time.time()))
-    by_id = {alert.id: alert for alert in active}
-    st.error(f"**{len(active)} ACTIVE ALERT(S)**")
-    for alert_id in table["id"]:
-        _active_card(ctx, by_id[alert_id])
+    st.error(f"**{len(active)} ACTIVE ALERT(S)**, oldest unacknowledged first")
+    # Stable order (waiting before acknowledged, oldest first): a new alert is added at the
+    # end, so the card someone is typing a note in never moves.
+    for alert in active:
+        _active_card(ctx, alert)
 
 
 def _active_card(ctx: ConsoleContext, alert: StoredAlert) -> None:
@@ -68,38 +66,13 @@ def _active_card(ctx: ConsoleContext, alert: StoredAlert) -> None:
             if alert.snapshot:
                 snapshot = read_image(ctx.folders.alert_snapshot(alert.snapshot))
                 if snapshot is not None:
+                    snapshot = restamp(snapshot, alert.camera, alert.opened, alert.zone)
                     show_picture(snapshot, "when it opened", max_width=480)
 
 
-def acknowledge_form(ctx: ConsoleContext, alert: StoredAlert) -> None:
-    """A form that acknowledges ``alert`` under the user's name with a note."""
-    with st.form(f"ack-{alert.id}", clear_on_submit=True, border=False):
-        typed = "" if ctx.user.authenticated else st.text_input("Your name", key=f"who-{alert.id}")
-        note = st.text_input("Note", key=f"note-{alert.id}", placeholder="e.g. stewards sent")
-        clicked = st.form_submit_button("Acknowledge", type="primary")
-    if clicked:
-        acknowledge(ctx, alert.id, typed, note)
-
-
-def acknowledge(ctx: ConsoleContext, alert_id: str, typed_name: str, note: str) -> None:
-    """Acknowledge an alert if the user may; on success the page reruns to show it."""
-    if not ctx.attempt("acknowledge alerts", f"alert:{alert_id}"):
-        return
-    operator = ctx.actor(typed_name)
-    if not operator:
-        st.error("Enter your name to acknowledge the alert.")
-        return
-    try:
-        ctx.store.acknowledge(alert_id, operator, note.strip())
-    except (KeyError, ValueError) as problem:
-        st.error(str(problem.args[0] if problem.args else problem))
-        return
-    # Rerun the whole page so that the card and the history both show the acknowledgement.
-    st.session_state[_FLASH] = f"Acknowledgement by {operator} saved."
-    st.rerun()
-
-
+@st.fragment(run_every=REFRESH_S)
 def _history(ctx: ConsoleContext) -> None:
+    """Refreshed with the active cards, so that it never shows "open" for a closed alert."""
     st.subheader("History")
     cameras, levels, states = st.columns(3)
     camera = cameras.selectbox("Camera", ["all", *ctx.cameras], key="history-camera")
@@ -143,7 +116,7 @@ def _history(ctx: ConsoleContext) -> None:
                 format_func=lambda a: f"{_clock(a.start)} {a.camera}/{a.zone} {a.rule} {a.level}",
                 key="history-ack-choice",
             )
-            acknowledge_form(ctx, choice)
+            acknowledge_form(ctx, choice, prefix="history-")
 
 
 def _actions(ctx: ConsoleContext) -> None:

@@ -5,27 +5,30 @@ thresholds, and export a report."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import pandas as pd
 import streamlit as st
 
+from crowdwatch.config.schema import EventConfig
 from crowdwatch.console.charts import (
     METRIC_TITLES,
     alerts_table,
+    chart_values,
     metric_columns,
     replayed_table,
     samples_table,
     timeline_chart,
     trend_chart,
-    trend_table,
 )
+from crowdwatch.console.condensed import CALM_FACTOR, busy_spans, condensed_step
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.pictures import Picture, alert_snapshot, picture_at
+from crowdwatch.console.pictures import Picture, alert_snapshot, heat_of, picture_at
 from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
 from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
 from crowdwatch.console.widgets import camera_picker, show_picture, threshold_sliders
-from crowdwatch.store import MetricSample, StoredAlert
+from crowdwatch.store import MetricSample, SqlStore, StoredAlert
 
 _CHARTED = ("count", "density", "occupancy", "flow_rate")
 SPEEDS = [1, 2, 5, 10]
@@ -49,12 +52,21 @@ def render(ctx: ConsoleContext) -> None:
     alerts = ctx.store.alerts(camera=camera, start=start, end=end)
     table, alert_rows = samples_table(samples), alerts_table(alerts, now=end)
     _alert_jumper(start, end, alerts)
-    play, speed = st.columns([1, 3], vertical_alignment="bottom")
+    play, condense, speed, heat = st.columns([1, 2, 3, 3], vertical_alignment="bottom")
     playing = play.toggle("Play", key="review-play")
+    condensed = condense.toggle(
+        "Condensed", key="review-condensed",
+        help=f"Calm periods play {CALM_FACTOR}× faster; around alerts and rapid rises of the "
+        "count it slows to the chosen speed.",
+    )  # fmt: skip
     rate = speed.select_slider("Speed", options=SPEEDS, value=1, format_func=lambda x: f"{x}×",
                                key="review-speed")  # fmt: skip
+    heat.radio("Heat map", HEAT_CHOICES, key="review-heat", horizontal=True,
+               help="now: the people in this frame; fading: where it has been crowded over "
+               "the last seconds (it trails people who walk).")  # fmt: skip
+    spans = busy_spans(samples, alerts) if condensed else None
     player = _playing if playing else _player
-    player(ctx, camera, start, end, alert_rows, rate)
+    player(ctx, camera, start, end, alert_rows, rate, spans)
     for gap in ctx.store.gaps(camera, start, end):
         until = "still" if gap.end is None else f"until {_clock(gap.end)}"
         st.caption(f"Not analysing from {_clock(gap.start)} {until} ({gap.reason}).")
@@ -102,7 +114,8 @@ def _alert_jumper(start: float, end: float, alerts: list[StoredAlert]) -> None:
         "Jump to alert",
         key="review-jump",
         on_click=_jump,
-        args=(_datetime(min(max(picked.start, start), end)),),
+        # to the moment it opened (after its latch), so the frame shows it in its colour
+        args=(_datetime(min(max(math.ceil(picked.opened), start), end)),),
     )
 
 
@@ -117,12 +130,20 @@ def _player(
     end: float,
     alerts: pd.DataFrame,
     rate: int,
+    spans: list[tuple[float, float]] | None = None,
     advance: bool = False,
 ) -> None:
-    """Position slider, alert timeline with its cursor, and the recording at the position."""
+    """Position slider, alert timeline with its cursor, and the recording at the position.
+    With ``spans`` (condensed review) calm stretches move :data:`CALM_FACTOR` times faster."""
     low, high = _datetime(start), _datetime(end)
     if advance:  # playing: move on before the slider is drawn
-        moved = st.session_state[_POSITION] + dt.timedelta(seconds=PLAY_TICK_S * rate)
+        here = _epoch(st.session_state[_POSITION])
+        step = PLAY_TICK_S * rate
+        if spans is not None:
+            step = condensed_step(here, spans, step)
+            st.caption("Condensed: " + ("slowed (alert or rapid rise)" if step <= PLAY_TICK_S *
+                                        rate else f"calm, {CALM_FACTOR}× faster"))  # fmt: skip
+        moved = st.session_state[_POSITION] + dt.timedelta(seconds=round(step))
         st.session_state[_POSITION] = min(moved, high)
     position = _epoch(
         st.slider(
@@ -140,22 +161,46 @@ def _player(
 
 @st.fragment(run_every=PLAY_TICK_S)
 def _playing(
-    ctx: ConsoleContext, camera: str, start: float, end: float, alerts: pd.DataFrame, rate: int
+    ctx: ConsoleContext,
+    camera: str,
+    start: float,
+    end: float,
+    alerts: pd.DataFrame,
+    rate: int,
+    spans: list[tuple[float, float]] | None = None,
 ) -> None:
     """The player advancing by itself, only this part of the page rerunning."""
-    _player(ctx, camera, start, end, alerts, rate, advance=True)
+    _player(ctx, camera, start, end, alerts, rate, spans, advance=True)
+
+
+HEAT_CHOICES = ("both", "now", "fading")
 
 
 def _picture(ctx: ConsoleContext, camera: str, position: float) -> None:
     config = ctx.camera_config(camera)
-    picture = picture_at(ctx.store, camera, ctx.folders, when=position, config=config)
-    if picture is None:
-        picture = alert_snapshot(ctx.store, camera, ctx.folders, after=position)
-        if picture is not None:
-            note = f"nothing recorded here; next {picture.caption}"
-            picture = Picture(picture.image, picture.time, note)
-    caption = f"{picture.caption} at {_clock(picture.time)} UTC" if picture else ""
-    show_picture(picture.image if picture else None, caption, max_width=1280)
+    half_life = ctx.config.heatmap.half_life_s if ctx.config is not None else 3.0
+    choice = st.session_state.get("review-heat", "both")
+    modes = ["now", "fading"] if choice == "both" else [choice]
+    columns = st.columns(len(modes))
+    for column, mode in zip(columns, modes, strict=True):
+        with column:
+            picture = picture_at(
+                ctx.store, camera, ctx.folders, when=position, config=config,
+                heat_mode=mode, half_life_s=half_life,
+            )  # fmt: skip
+            label = ""
+            if picture is None:
+                picture = alert_snapshot(ctx.store, camera, ctx.folders, after=position)
+                if picture is not None:
+                    note = f"nothing recorded here; next {picture.caption}"
+                    picture = Picture(picture.image, picture.time, note)
+            elif picture.caption == "recording":
+                label = (
+                    " · heat "
+                    + heat_of(ctx.store, camera, ctx.folders, picture.time, mode, half_life)[2]
+                )
+            caption = f"{picture.caption} at {_clock(picture.time)} UTC{label}" if picture else ""
+            show_picture(picture.image if picture else None, caption, max_width=1280)
 
 
 def _trends(table: pd.DataFrame, alerts: pd.DataFrame) -> None:
@@ -164,14 +209,25 @@ def _trends(table: pd.DataFrame, alerts: pd.DataFrame) -> None:
         return
     for metric in [m for m in metric_columns(table) if m in _CHARTED]:
         st.markdown(f"**{METRIC_TITLES.get(metric, metric).capitalize()}**")
-        st.altair_chart(trend_chart(trend_table(table, metric), metric, alerts), width="stretch")
+        kind = "line" if metric == "flow_rate" else "zone"
+        trend = chart_values(table, metric, kind)
+        st.altair_chart(trend_chart(trend, metric, alerts), width="stretch")
 
 
 def _what_if(
     ctx: ConsoleContext, camera: str, samples: list[MetricSample], recorded: pd.DataFrame
 ) -> tuple[pd.DataFrame | None, str]:
     st.subheader("What if the thresholds had been different?")
-    config = ctx.camera_config(camera)
+    start = min((sample.time for sample in samples), default=None)
+    in_force = config_in_force(ctx.store, start) if start is not None else None
+    config = in_force[1].camera(camera) if in_force is not None else None
+    if config is None:
+        config = ctx.camera_config(camera)
+    elif in_force is not None:
+        st.caption(
+            f"Starting from the thresholds in force then: configuration version {in_force[0]}"
+            f" (saved {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(in_force[2]))} UTC)."
+        )
     if config is None:
         st.caption("The store holds no configuration for this camera.")
         return None, ""
@@ -183,8 +239,10 @@ def _what_if(
     for target, target_rules in rules.items():
         st.markdown(f"**{target}**")
         edited = []
+        version = in_force[0] if in_force is not None else 0
         for index, rule in enumerate(target_rules):
-            original, thresholds = threshold_sliders(rule, f"whatif-{target}-{index}")
+            key = f"whatif-{target}-{index}" + (f"-v{version}" if version > 1 else "")
+            original, thresholds = threshold_sliders(rule, key)
             try:
                 edited.append(with_thresholds(original, thresholds))
             except ValueError as problem:
@@ -243,10 +301,31 @@ def _export(
         whatif_note=note,
         generated_by=ctx.user.name,
     )
+    # The page is made now (cached on its inputs), not deferred to the click: a deferred file is
+    # dropped when a what-if slider reruns the page, and the download then did nothing.
     report_column.download_button(
-        "Printable report (HTML)", lambda: render_report_html(report),
-        f"{camera}-{stamp}-report.html", "text/html", key="export-report",
+        "Printable report (HTML)", _report_html(report),
+        f"{camera}-{stamp}-report.html", "text/html", key="export-report", on_click="ignore",
     )  # fmt: skip
+
+
+@st.cache_data(max_entries=8, show_spinner="Preparing the report…")
+def _report_html(report: ReviewReport) -> str:
+    return render_report_html(report)
+
+
+def config_in_force(store: SqlStore, when: float) -> tuple[int, EventConfig, float] | None:
+    """(version, config, saved at) of the configuration the engine ran at ``when``: the last
+    version saved by then (the first one when the range starts before any)."""
+    versions = store.config_versions()
+    if not versions:
+        return None
+    chosen = [v for v in versions if v.time <= when] or versions[:1]
+    version = chosen[-1]
+    try:
+        return version.version, EventConfig.model_validate(version.config), version.time
+    except ValueError:
+        return None
 
 
 def _datetime(epoch: float) -> dt.datetime:

@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 NEW = "＋ new"
 CLICK_WIDTH = 800
+_UNDO = "setup-undo-version"
+_FLASH = "setup-flash"
 
 
 def render(ctx: ConsoleContext) -> None:
@@ -52,6 +54,14 @@ def render(ctx: ConsoleContext) -> None:
     if ctx.config is None:
         st.info("The store holds no event configuration yet; start the engine with a config.")
         return
+    if not ctx.user.can_change:
+        st.info(
+            f"{ctx.user.name or 'You'} ({ctx.user.role}): read-only. Every control is shown as "
+            "it is set; ask an operator to change it."
+        )
+    elif not ctx.user.authenticated and not ctx.actor():
+        st.warning("Enter your name in the sidebar: every change is logged under it.")
+    _undo_bar(ctx)
     names = [camera.name for camera in ctx.config.cameras]
     name = st.selectbox("Camera", names, key="setup-camera")
     camera = ctx.config.camera(name)
@@ -92,24 +102,30 @@ def _zones_tab(ctx: ConsoleContext, camera: CameraConfig, picture: np.ndarray | 
     key = f"zone-{camera.name}-{choice}"
     text_key = _points_state(key, zone.polygon if zone else [])
     others = [(z.name, z.polygon) for z in camera.zones if z.name != choice]
-    _click_canvas(picture, key, text_key, columns=2, zones=others, closed=True)
-    name = st.text_input("Name", value=zone.name if zone else "", key=f"{key}-name")
+    ro = not ctx.user.can_change
+    _click_canvas(picture, key, text_key, columns=2, zones=others, closed=True, ro=ro)
+    name = st.text_input("Name", value=zone.name if zone else "", key=f"{key}-name", disabled=ro)
     capacity = st.number_input(
         "Capacity (people, 0: none)", min_value=0, step=1,
-        value=zone.capacity or 0 if zone else 0, key=f"{key}-capacity",
+        value=zone.capacity or 0 if zone else 0, key=f"{key}-capacity", disabled=ro,
     )  # fmt: skip
     area = st.number_input(
-        "Walkable area m² (0: from the calibration)", min_value=0.0, step=1.0,
-        value=float(zone.area_m2 or 0.0) if zone else 0.0, key=f"{key}-area",
+        "Walkable area (m², 0: from the calibration)", min_value=0.0, step=1.0,
+        value=float(zone.area_m2 or 0.0) if zone else 0.0, key=f"{key}-area", disabled=ro,
     )  # fmt: skip
-    st.text_area("Polygon points (x, y pixels, one per line)", key=text_key, height=150)
+    st.text_area(
+        "Polygon points (x, y in pixels, one per line)", key=text_key, height=150, disabled=ro
+    )
     save, delete = st.columns(2)
-    if save.button("Save zone", type="primary", key=f"{key}-save"):
+    if save.button("Save zone", type="primary", key=f"{key}-save", disabled=ro):
         _save_zone(ctx, camera, zone, name, st.session_state[text_key], capacity, area)
-    deleting = zone is not None and delete.button("Delete zone", key=f"{key}-delete")
-    if deleting and ctx.attempt("change zones", f"camera:{camera.name}"):
+    if zone is not None:
         kept = [z for z in camera.zones if z.name != zone.name]
-        _save(ctx, camera.model_copy(update={"zones": kept}), f"deleted zone {zone.name}")
+        with delete:
+            _confirmed_delete(
+                ctx, f"{key}-delete", f"zone {zone.name}", "change zones", camera,
+                camera.model_copy(update={"zones": kept}), ro,
+            )  # fmt: skip
 
 
 def _save_zone(
@@ -155,16 +171,20 @@ def _lines_tab(ctx: ConsoleContext, camera: CameraConfig, picture: np.ndarray | 
     st.caption("Two points: start, then end. People crossing to the left of start→end count in.")
     others = [(ln.name, ln.start, ln.end) for ln in camera.lines if ln.name != choice]
     zones = [(z.name, z.polygon) for z in camera.zones]
-    _click_canvas(picture, key, text_key, columns=2, zones=zones, lines=others, closed=False)
-    name = st.text_input("Name", value=line.name if line else "", key=f"{key}-name")
-    st.text_area("Start and end (x, y pixels)", key=text_key, height=80)
+    ro = not ctx.user.can_change
+    _click_canvas(picture, key, text_key, columns=2, zones=zones, lines=others, closed=False, ro=ro)
+    name = st.text_input("Name", value=line.name if line else "", key=f"{key}-name", disabled=ro)
+    st.text_area("Start and end (x, y in pixels)", key=text_key, height=80, disabled=ro)
     save, delete = st.columns(2)
-    if save.button("Save line", type="primary", key=f"{key}-save"):
+    if save.button("Save line", type="primary", key=f"{key}-save", disabled=ro):
         _save_line(ctx, camera, line, name, st.session_state[text_key])
-    deleting = line is not None and delete.button("Delete line", key=f"{key}-delete")
-    if deleting and ctx.attempt("change counting lines", f"camera:{camera.name}"):
+    if line is not None:
         kept = [ln for ln in camera.lines if ln.name != line.name]
-        _save(ctx, camera.model_copy(update={"lines": kept}), f"deleted line {line.name}")
+        with delete:
+            _confirmed_delete(
+                ctx, f"{key}-delete", f"line {line.name}", "change counting lines", camera,
+                camera.model_copy(update={"lines": kept}), ro,
+            )  # fmt: skip
 
 
 def _save_line(
@@ -202,8 +222,14 @@ def _calibration_tab(ctx: ConsoleContext, camera: CameraConfig, picture: np.ndar
     key = f"calibration-{camera.name}"
     text_key = _points_state(key, _calibration_rows(camera.calibration), columns=4)
     zones = [(z.name, z.polygon) for z in camera.zones]
-    _click_canvas(picture, key, text_key, columns=4, zones=zones, closed=False, numbered=True)
-    st.text_area("Points (x_px, y_px, x_m, y_m)", key=text_key, height=180)
+    ro = not ctx.user.can_change
+    _click_canvas(
+        picture, key, text_key, columns=4, zones=zones, closed=False, numbered=True, ro=ro
+    )
+    st.text_area(
+        "Points (x, y in pixels; x, y on the ground in metres)", key=text_key, height=180,
+        disabled=ro,
+    )  # fmt: skip
     rows = _try_parse(st.session_state[text_key], 4)
     if rows is not None and len(rows) >= 4 and all(map(math.isfinite, np.ravel(rows))):
         try:
@@ -212,7 +238,7 @@ def _calibration_tab(ctx: ConsoleContext, camera: CameraConfig, picture: np.ndar
             st.success(f"Fit: RMS error {rms:.1f} cm, largest {largest:.1f} cm")
         except CalibrationError as problem:
             st.warning(f"These points do not calibrate: {problem}")
-    if st.button("Save calibration", type="primary", key=f"{key}-save"):
+    if st.button("Save calibration", type="primary", key=f"{key}-save", disabled=ro):
         _save_calibration(ctx, camera, st.session_state[text_key])
 
 
@@ -241,9 +267,10 @@ def _calibration_rows(config: CalibrationConfig | None) -> list[tuple[float, ...
 
 
 def _thresholds_tab(ctx: ConsoleContext, camera: CameraConfig) -> None:
-    if not camera.zones:
+    if not camera.zones and not camera.lines:
         st.info("This camera has no zones yet: draw one on the Zones tab.")
         return
+    ro = not ctx.user.can_change
     area_known = camera.calibration is not None
     new_zones = []
     for zone in camera.zones:
@@ -254,11 +281,21 @@ def _thresholds_tab(ctx: ConsoleContext, camera: CameraConfig) -> None:
         if not rules:
             st.caption("No rules: give the zone an area (calibration or m²) for density alerts.")
         edited = [
-            threshold_sliders(rule, f"thr-{camera.name}-{zone.name}-{i}")
+            threshold_sliders(rule, f"thr-{camera.name}-{zone.name}-{i}", disabled=ro)
             for i, rule in enumerate(rules)
         ]
         new_zones.append((zone, edited))
-    if st.button("Save thresholds", type="primary", key=f"thr-{camera.name}-save"):
+    new_lines = []
+    for line in camera.lines:
+        st.markdown(f"#### Counting line {line.name}")
+        if not line.alerts:
+            st.caption("No rules on this line (add them in the event configuration).")
+        edited = [
+            threshold_sliders(rule, f"thr-{camera.name}-line-{line.name}-{i}", disabled=ro)
+            for i, rule in enumerate(line.alerts)
+        ]
+        new_lines.append((line, edited))
+    if st.button("Save thresholds", type="primary", key=f"thr-{camera.name}-save", disabled=ro):
         if not ctx.attempt("change thresholds", f"camera:{camera.name}"):
             return
         try:
@@ -267,10 +304,16 @@ def _thresholds_tab(ctx: ConsoleContext, camera: CameraConfig) -> None:
                 for zone, edited in new_zones
             ]
             zones = [ZoneConfig.model_validate(zone.model_dump()) for zone in zones]
+            lines = [
+                line.model_copy(update={"alerts": [with_thresholds(r, t) for r, t in edited]})
+                for line, edited in new_lines
+            ]
+            lines = [LineConfig.model_validate(line.model_dump()) for line in lines]
         except (ValidationError, ValueError, KeyError) as problem:
             _show_problem("The thresholds", problem)
             return
-        _save(ctx, camera.model_copy(update={"zones": zones}), "changed thresholds")
+        changed = camera.model_copy(update={"zones": zones, "lines": lines})
+        _save(ctx, changed, "changed thresholds")
 
 
 # -- change log ---------------------------------------------------------------------------------
@@ -294,6 +337,90 @@ def _change_log(ctx: ConsoleContext) -> None:
         }
     ).iloc[::-1]
     st.dataframe(table, hide_index=True)
+    _restore_version(ctx)
+
+
+def _restore_version(ctx: ConsoleContext) -> None:
+    """Make an earlier configuration version the current one again (as a new version)."""
+    versions = ctx.store.config_versions()
+    if len(versions) < 2:
+        return
+    ro = not ctx.user.can_change
+    st.markdown("#### Restore an earlier version")
+    earlier = list(reversed(versions[:-1]))
+    choice = st.selectbox(
+        "Version", earlier, key="restore-version", disabled=ro,
+        format_func=lambda v: f"{v.version} · "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(v.time))} UTC · {v.author}: {v.note}",
+    )  # fmt: skip
+    sure = st.checkbox(
+        "Yes, replace the running configuration with this version", key="restore-sure",
+        disabled=ro,
+    )  # fmt: skip
+    if st.button("Restore version", key="restore-go", disabled=ro or not sure):
+        _restore(ctx, choice.version, f"restored version {choice.version}")
+
+
+def _restore(ctx: ConsoleContext, version: int, note: str) -> None:
+    if not ctx.attempt("restore a configuration version", f"config:{version}"):
+        return
+    author = ctx.actor()
+    if not author:
+        st.error("Enter your name in the sidebar first: every change is logged under it.")
+        return
+    try:
+        old = ctx.store.config_version(version)
+        saved = ctx.store.save_config(old.config, author=author, note=note)
+    except Exception as problem:  # the store refused or failed: say so
+        st.error(f"Not restored: {problem}")
+        return
+    ctx.config = ctx.config.model_validate(saved.config) if ctx.config else None
+    st.session_state.pop(_UNDO, None)
+    st.session_state[_FLASH] = f"Configuration version {version} restored as {saved.version}."
+    st.rerun()
+
+
+def _undo_bar(ctx: ConsoleContext) -> None:
+    """The result of the last change, with a button that undoes it (restores the version
+    before it)."""
+    flash = st.session_state.pop(_FLASH, None)
+    if flash:
+        st.success(flash)
+    undo = st.session_state.get(_UNDO)
+    if not undo:
+        return
+    before, note = undo
+    text, button = st.columns([4, 1], vertical_alignment="center")
+    text.info(f"Last change: {note}.")
+    if button.button("Undo", key="setup-undo", disabled=not ctx.user.can_change):
+        _restore(ctx, before, f"undo: {note}")
+
+
+def _confirmed_delete(
+    ctx: ConsoleContext,
+    key: str,
+    what: str,
+    action: str,
+    camera: CameraConfig,
+    without: CameraConfig,
+    ro: bool,
+) -> None:
+    """A delete button that asks first; after it, the page offers Undo."""
+    pending = f"{key}-pending"
+    if not st.session_state.get(pending):
+        if st.button(f"Delete {what.split()[0]}", key=key, disabled=ro):
+            st.session_state[pending] = True
+            st.rerun()
+        return
+    st.warning(f"Delete {what}? Its alert rules go with it (Undo brings them back).")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", type="primary", key=f"{key}-yes", disabled=ro):
+        st.session_state.pop(pending, None)
+        if ctx.attempt(action, f"camera:{camera.name}"):
+            _save(ctx, without, f"deleted {what}")
+    if no.button("Cancel", key=f"{key}-no"):
+        st.session_state.pop(pending, None)
+        st.rerun()
 
 
 # -- shared -------------------------------------------------------------------------------------
@@ -316,17 +443,20 @@ def _click_canvas(
     lines=(),
     closed: bool = True,
     numbered: bool = False,
+    ro: bool = False,
 ) -> None:
-    """The picture with the draft drawn on it; a click appends its pixel to the point list."""
+    """The picture with the draft drawn on it; a click appends its pixel to the point list
+    (``ro``: a plain picture, for viewers)."""
     if picture is None:
         st.info("No picture of this camera yet: type the points below.")
         return
     draft = _try_parse(st.session_state[text_key], columns) or []
     canvas = draw_setup(picture, zones, lines, draft, draft_closed=closed, numbered=numbered)
     rgb = np.ascontiguousarray(canvas[:, :, ::-1])
-    if streamlit_image_coordinates is None:
+    if streamlit_image_coordinates is None or ro:
         st.image(rgb, width=CLICK_WIDTH)
-        st.caption("Install streamlit-image-coordinates to add points by clicking.")
+        if not ro:
+            st.caption("Install streamlit-image-coordinates to add points by clicking.")
         return
     click = streamlit_image_coordinates(
         rgb, width=CLICK_WIDTH, key=f"{key}-click", cursor="crosshair"
@@ -356,13 +486,24 @@ def _try_parse(text: str, columns: int) -> list[tuple[float, ...]] | None:
 
 def _save(ctx: ConsoleContext, camera: CameraConfig, note: str) -> None:
     assert ctx.config is not None
+    author = ctx.actor()
+    if not author:  # the open console: every change needs a name in the log
+        st.error("Not saved: enter your name in the sidebar first (every change is logged).")
+        return
+    before = ctx.store.latest_config()
     try:
-        version = save_camera(ctx.store, ctx.config, camera, ctx.actor() or "operator", note)
+        version = save_camera(ctx.store, ctx.config, camera, author, note)
     except (ValidationError, ValueError) as problem:
         _show_problem("The configuration", problem)
         return
-    st.success(f"Saved as configuration version {version.version}: {note}.")
+    except Exception as problem:  # the store refused or failed: say so, never lose it quietly
+        st.error(f"Not saved (store error: {problem}). Try again.")
+        return
+    if before is not None and before.version != version.version:
+        st.session_state[_UNDO] = (before.version, note)
     ctx.config = ctx.config.model_validate(version.config)
+    st.session_state[_FLASH] = f"Saved as configuration version {version.version}: {note}."
+    st.rerun()
 
 
 def _show_problem(what: str, problem: Exception) -> None:

@@ -8,11 +8,7 @@ a viewer, and saves the screenshots the README shows (``docs/screenshots/``)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -45,60 +41,14 @@ if not CHROMIUM.exists():
     )
 playwright = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
 
+from console_server import running_console  # noqa: E402
 from test_console_pages import console_store, store_copy  # noqa: E402, F401  (shared fixtures)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"the console did not answer at {url} within {timeout_s:.0f} s")
-
-
-def _serve(store: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
-        "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-        "--", "--store", str(store),
-    ]  # fmt: skip
-    log = log_path.open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    _wait_until_up(url, server)
-    return server, url
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
 
 
 @pytest.fixture
 def console_url(store_copy: Path, tmp_path: Path) -> Iterator[str]:  # noqa: F811
-    server, url = _serve(store_copy, tmp_path / "streamlit.log")
-    try:
+    with running_console(store_copy, tmp_path) as url:
         yield url
-    finally:
-        _stop(server)
 
 
 @pytest.fixture
@@ -274,8 +224,7 @@ def test_sessions_survive_a_reload_and_viewers_get_no_edit_control(
     with open_store(store_copy) as store:
         store.set_user("maria", "operator", hash_password("gate-7", cost=2**10))
         store.set_user("sam", "viewer", hash_password("watch-only", cost=2**10))
-    server, url = _serve(store_copy, tmp_path / "streamlit-users.log")
-    try:
+    with running_console(store_copy, tmp_path) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         _log_in(page, url, "maria", "gate-7")
         page.get_by_text("Logged in as").wait_for(timeout=30_000)
@@ -296,8 +245,6 @@ def test_sessions_survive_a_reload_and_viewers_get_no_edit_control(
         enabled = page.evaluate(_ENABLED_EDITORS_JS)
         assert enabled == [], enabled
         page.screenshot(path=str(SHOTS / "setup-viewer.png"))
-    finally:
-        _stop(server)
     with open_store(store_copy) as store:
         actions = [entry.action for entry in reversed(store.audit_log())]
         assert actions.index("login") < actions.index("session_resumed")

@@ -56,6 +56,10 @@ class WebhookReceiver:
         with self._lock:
             return [json.loads(body) for body in self.bodies]
 
+    def event_ids(self) -> set[str]:
+        """The ``event_id`` of every JSON event delivered."""
+        return {event["event_id"] for event in self.events}
+
     def raw_bodies(self) -> list[bytes]:
         """Every body delivered, as sent (e.g. CAP XML)."""
         with self._lock:

@@ -346,6 +346,9 @@ def image_size(path: Path) -> tuple[int, int]:
         return (MAX_PIXELS + 1, 1)  # Pillow's own bomb guard: far over the limit
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise SourceError(f"cannot read image {path}: not an image, or corrupt") from error
+    except ImportError as error:  # ultralytics, once imported, patches Image.open with a
+        # HEIF fallback that needs an optional module: the file is still not an image we read
+        raise SourceError(f"cannot read image {path}: not an image, or corrupt") from error
 
 
 def read_image(path: Path) -> np.ndarray:

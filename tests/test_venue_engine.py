@@ -234,3 +234,22 @@ def test_analyze_runs_the_venue_step_for_its_camera(tmp_path: Path) -> None:
     assert max(row.value("count") for row in rows) > 1
     venue_alerts = read_alert_log(tmp_path / "out" / "venue" / "alerts.jsonl")
     assert venue_alerts and venue_alerts[0]["camera"] == VENUE
+
+
+def test_review_and_what_if_work_on_the_venue_zone(
+    venue_run: VenueRunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Review page lists the venue beside the cameras; its trends and what-if replay the
+    venue zone's recorded people with other thresholds."""
+    from test_console_pages import assert_clean, open_page
+
+    app = open_page(venue_run.store, "review", monkeypatch)
+    assert_clean(app)
+    picker = app.selectbox(key="review-camera")
+    assert VENUE in picker.options
+    app = picker.set_value(VENUE).run()
+    assert_clean(app)
+    text = " ".join(element.value for element in app.markdown)
+    assert f"{VENUE}/plaza" in text  # the venue zone's rule, ready for other thresholds
+    summary = [info.value for info in (*app.info, *app.warning) if "would have fired" in info.value]
+    assert summary, "what-if replayed the venue zone's samples"

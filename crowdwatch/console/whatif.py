@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from crowdwatch.alerts import AlertRecord, AlertRule, replay, zone_rules
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.store.records import MetricSample
+from crowdwatch.venue import VenueConfig
 
 Stream = Iterator[tuple[str, float, Mapping[str, float | None]]]
 
@@ -48,6 +49,18 @@ def camera_rules(
     }
     for zone_name in with_area - {zone.name for zone in camera.zones}:
         rules[f"{camera.name}/{zone_name}"] = zone_rules([], area_known=True)
+    return {target: items for target, items in rules.items() if items}
+
+
+def venue_rules(venue: VenueConfig) -> dict[str, list[AlertRule]]:
+    """The venue's zones' and gates' rules as the venue's alert engine uses them
+    (``venue/zone`` -> rules; a zone without rules of its own gets the density defaults, its
+    area being known)."""
+    rules = {
+        f"{venue.name}/{zone.name}": zone_rules(zone.alerts, area_known=True)
+        for zone in venue.zones
+    }
+    rules.update({f"{venue.name}/{gate.name}": list(gate.alerts) for gate in venue.gates})
     return {target: items for target, items in rules.items() if items}
 
 

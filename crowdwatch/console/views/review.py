@@ -26,7 +26,7 @@ from crowdwatch.console.condensed import CALM_FACTOR, busy_spans, condensed_step
 from crowdwatch.console.context import ConsoleContext
 from crowdwatch.console.pictures import Picture, alert_snapshot, heat_of, picture_at
 from crowdwatch.console.report import ReviewReport, alerts_csv, render_report_html, samples_csv
-from crowdwatch.console.whatif import camera_rules, replay_samples, with_thresholds
+from crowdwatch.console.whatif import camera_rules, replay_samples, venue_rules, with_thresholds
 from crowdwatch.console.widgets import camera_picker, show_picture, threshold_sliders
 from crowdwatch.store import MetricSample, SqlStore, StoredAlert
 
@@ -220,18 +220,25 @@ def _what_if(
     st.subheader("What if the thresholds had been different?")
     start = min((sample.time for sample in samples), default=None)
     in_force = config_in_force(ctx.store, start) if start is not None else None
-    config = in_force[1].camera(camera) if in_force is not None else None
+    event = in_force[1] if in_force is not None else ctx.config
+    venue = event.venue if event is not None else None
+    config = None
+    if in_force is not None:
+        config = next((c for c in in_force[1].cameras if c.name == camera), None)
     if config is None:
         config = ctx.camera_config(camera)
-    elif in_force is not None:
+    if in_force is not None and (config is not None or venue is not None):
         st.caption(
             f"Starting from the thresholds in force then: configuration version {in_force[0]}"
             f" (saved {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(in_force[2]))} UTC)."
         )
-    if config is None:
+    if venue is not None and camera == venue.name:  # the venue's zones and gates
+        rules = venue_rules(venue)
+    elif config is None:
         st.caption("The store holds no configuration for this camera.")
         return None, ""
-    rules = camera_rules(config, samples)
+    else:
+        rules = camera_rules(config, samples)
     if not rules:
         st.caption("This camera's zones have no alert rules.")
         return None, ""

@@ -253,3 +253,29 @@ def test_review_and_what_if_work_on_the_venue_zone(
     assert f"{VENUE}/plaza" in text  # the venue zone's rule, ready for other thresholds
     summary = [info.value for info in (*app.info, *app.warning) if "would have fired" in info.value]
     assert summary, "what-if replayed the venue zone's samples"
+
+
+def test_ray_camera_hosts_feed_the_venue(crop_clips: dict[str, Path], tmp_path: Path) -> None:
+    """With ``--ray`` the engine asks each camera host for its newest frame at every tick."""
+    ray = pytest.importorskip("ray")
+    store = open_store(tmp_path / "ray.db")
+    worker = WorkerOptions(default_fps=None, capture=CaptureOptions(every_frame=True))
+    options = EngineOptions(
+        worker=worker, venue_every_s=0.5, ray_address="local", ray_cameras_per_host=2,
+        ray_cpus_per_host=1,
+    )  # fmt: skip
+    engine = Engine(parse_config(_event(crop_clips, "http://127.0.0.1:9/h")), store, options)
+    try:
+        engine.start()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if any(s.value("unknown") == 0.0 for s in store.metrics(VENUE)):
+                break
+            time.sleep(0.5)
+    finally:
+        engine.stop()
+        ray.shutdown()
+        rows = store.metrics(VENUE)
+        store.close()
+    known = [row for row in rows if row.value("unknown") == 0.0]
+    assert known and max(row.value("count") for row in known) > 1

@@ -40,14 +40,28 @@ class CameraHost:
         self.store = open_store(store_url)
         self.estimator = LockedEstimator(make_estimator(self.config.estimator))
         self.workers: dict[str, Any] = {}
+        self._venue_inputs: dict[str, Any] = {}  # camera -> its newest VenueInput
 
     def add(self, camera: dict, options: WorkerOptions) -> bool:
         from crowdwatch.engine.worker import CameraWorker
 
         config = CameraConfig.model_validate(camera)
-        worker = CameraWorker(self.config, config, self.estimator, self.store, options)
+        keep = self._keep_venue_input if self.config.venue is not None else None
+        worker = CameraWorker(
+            self.config, config, self.estimator, self.store, options, on_result=keep
+        )
         self.workers[config.name] = worker.start()
         return True
+
+    def venue_input(self, name: str) -> Any:
+        """The camera's newest :class:`~crowdwatch.pipeline.venue.VenueInput` (None if none
+        since the last call), for the engine's venue step."""
+        return self._venue_inputs.pop(name, None)
+
+    def _keep_venue_input(self, name: str, result: Any, scene: Any) -> None:
+        from crowdwatch.pipeline.venue import VenueInput
+
+        self._venue_inputs[name] = VenueInput.of(name, result, scene)
 
     def remove(self, name: str) -> int:
         """Stop one camera; returns how many the host still runs."""
@@ -133,6 +147,14 @@ class RemoteWorker:
     def node(self) -> str:
         """Where the camera runs."""
         return self._call("node")
+
+    def venue_input(self) -> Any:
+        """The camera's newest venue input from its host (None when nothing new or no answer)."""
+        try:
+            return self._call("venue_input", self.name, timeout_s=5)
+        except Exception as error:
+            log.warning("camera %s: no venue input from its host: %s", self.name, error)
+            return None
 
     def _call(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
         remote = getattr(self.host.actor, method).remote(*args)

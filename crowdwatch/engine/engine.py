@@ -303,11 +303,9 @@ class Engine:
         return local_worker
 
     def _venue_run(self) -> VenueRun | None:
-        """The venue's step, fed by the local camera workers (not yet by Ray camera hosts)."""
+        """The venue's step: local camera workers feed it as they analyse; Ray camera hosts
+        are asked for their cameras' newest frame at each tick."""
         if self.config.venue is None:
-            return None
-        if self.options.ray_address:
-            log.warning("the venue is fused from local camera workers only: not with --ray")
             return None
         run_id = self.store.start_run(
             None, "engine", source=f"venue {self.config.venue.name}", detail={"venue": True}
@@ -327,6 +325,9 @@ class Engine:
         """Fuse the cameras onto the venue about once a second until the engine stops."""
         while not self._stop.wait(self.options.venue_every_s):
             try:
+                if self.options.ray_address:
+                    for worker in list(self.workers.values()):
+                        self.venue.add_input(worker.venue_input())
                 health = {h.camera: h.state for h in self.status()}
                 self.venue.tick(time.time(), health)
             except Exception:

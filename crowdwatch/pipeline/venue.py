@@ -14,8 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from crowdwatch.calibration import GroundCalibration, GroundGrid
 from crowdwatch.config.schema import EventConfig
 from crowdwatch.pipeline.outputs import alert_sinks, spool_path
 from crowdwatch.pipeline.scene import Scene
@@ -28,6 +32,43 @@ from crowdwatch.types import FrameResult, LineMetrics
 from crowdwatch.venue import CameraGround, VenueAnalyzer, VenueResult, VenueZoneRecord
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenueInput:
+    """What the venue needs of one camera's newest analysed frame: plain data, so a Ray camera
+    host can send it to the engine.
+
+    Attributes:
+        camera: the camera; plane: its people-plane calibration (venue metres); width, height:
+            its frame size; grid, ground_m2: its people/m² on its own ground grid; lines: its
+            counting-line records (``camera/line`` -> record); time: the frame's stream time.
+    """
+
+    camera: str
+    plane: GroundCalibration
+    width: int
+    height: int
+    grid: GroundGrid
+    ground_m2: np.ndarray
+    lines: tuple[LineMetrics, ...]
+    time: float
+
+    @classmethod
+    def of(cls, camera: str, result: FrameResult, scene: Scene) -> VenueInput | None:
+        """The input of an analysed frame (None for an uncalibrated camera)."""
+        if scene.mapper is None or result.ground_m2 is None:
+            return None
+        return cls(
+            camera=camera,
+            plane=scene.people_plane,
+            width=scene.width,
+            height=scene.height,
+            grid=scene.mapper.grid,
+            ground_m2=result.ground_m2,
+            lines=tuple(result.lines),
+            time=result.frame.time_s,
+        )
 
 
 class VenueRun:
@@ -76,12 +117,16 @@ class VenueRun:
 
     def add(self, camera: str, result: FrameResult, scene: Scene) -> None:
         """Take a camera's newest analysed frame (ignored for uncalibrated cameras)."""
-        if scene.mapper is None or result.ground_m2 is None:
+        self.add_input(VenueInput.of(camera, result, scene))
+
+    def add_input(self, data: VenueInput | None) -> None:
+        """Take a camera's newest :class:`VenueInput` (from a local worker or a Ray host)."""
+        if data is None:
             return
         with self._lock:
-            self._planes[camera] = (scene.people_plane, scene.width, scene.height)
-            self._grids[camera] = CameraGround(scene.mapper.grid, result.ground_m2)
-            self._lines.update({line.target: line for line in result.lines})
+            self._planes[data.camera] = (data.plane, data.width, data.height)
+            self._grids[data.camera] = CameraGround(data.grid, data.ground_m2)
+            self._lines.update({line.target: line for line in data.lines})
 
     def tick(self, time_s: float, health: Mapping[str, str]) -> VenueResult | None:
         """Fuse, measure, raise alerts and keep the records; None before any camera reported."""

@@ -373,8 +373,9 @@ def test_an_earlier_config_version_can_be_restored(
 
 
 def test_the_review_frames_heat_sits_on_the_people_in_it(console_store: Path) -> None:  # noqa: F811
-    """On PETS frames the 'now' heat lies within the detected people's boxes (grown by half a
-    box each way, as the heat is blurred) far more than the fading heat, which trails them."""
+    """On PETS frames the "now" heat (each recorded frame's own density) lies within the
+    detected people's boxes (grown by half a box each way, as the heat is blurred) far more
+    than the fading heat, which trails them."""
     from crowdwatch.estimators import make_estimator
 
     detector = make_estimator(EstimatorConfig(kind="ssd"))
@@ -396,7 +397,8 @@ def test_the_review_frames_heat_sits_on_the_people_in_it(console_store: Path) ->
                 inside[mode].append(float((shown * mask).sum() / shown.sum()))
             assert mask.mean() < 0.15  # the boxes cover a small part of the frame
     now, fading = np.mean(inside["now"]), np.mean(inside["fading"])
-    assert now >= 0.6 and now >= fading + 0.1, (inside, now, fading)
+    print(f"heat inside the boxes: now {now:.2f}, fading {fading:.2f}")
+    assert now >= 0.9 and now >= fading + 0.3, (inside, now, fading)
 
 
 def test_review_shows_both_heat_maps_labelled(

@@ -294,3 +294,28 @@ def test_parse_time_forms() -> None:
     assert parse_time("-2h", now=10_000.0) == 2_800.0
     with pytest.raises(ValueError, match="cannot read time 'yesterday'"):
         parse_time("yesterday")
+
+
+def test_each_recorded_frame_keeps_its_own_density_and_the_quota_removes_it(
+    store, tmp_path: Path, clip_frames: list[np.ndarray]
+) -> None:
+    from crowdwatch.recording.recorder import density_path_of, load_segment_density
+
+    estimator = make_estimator()
+    recorder = CameraRecorder("gate", RecordingOptions(tmp_path, segment_s=3), store)
+    estimates = [estimator.estimate(image) for image in clip_frames[:8]]
+    for i, (image, estimate) in enumerate(zip(clip_frames[:8], estimates, strict=True)):
+        recorder.add(image, T0 + i, estimate.density, density=estimate.density)
+    recorder.close()
+    segments = store.recordings("gate", kind="segment")
+    assert len(segments) >= 2
+    first = tmp_path / segments[0].path
+    assert density_path_of(first).is_file()
+    for i in range(3):  # the frame nearest the time asked for, with its people kept
+        density, shape, when = load_segment_density(density_path_of(first), T0 + i + 0.2)
+        assert when == T0 + i and shape == (576, 768) and density.shape[1] <= 128
+        assert float(density.sum()) == pytest.approx(estimates[i].count, rel=0.01)
+    assert load_segment_density(density_path_of(first), T0 + 30) is None
+    # The quota removes a segment with its frame times and densities.
+    recorder._delete(segments[0])
+    assert not first.exists() and not density_path_of(first).exists()

@@ -31,7 +31,14 @@ from crowdwatch.console.levels import Situation
 from crowdwatch.errors import UnsafePathError
 from crowdwatch.metrics import ZoneMetrics
 from crowdwatch.paths import confined
-from crowdwatch.recording.recorder import LIVE_HEAT, LIVE_IMAGE, LIVE_INFO, times_path_of
+from crowdwatch.recording.recorder import (
+    LIVE_HEAT,
+    LIVE_IMAGE,
+    LIVE_INFO,
+    density_path_of,
+    load_segment_density,
+    times_path_of,
+)
 from crowdwatch.recording.replay import load_heat_with_shape
 from crowdwatch.store import MetricSample, RecordingEntry, SqlStore, StoredAlert
 from crowdwatch.types import Level
@@ -320,7 +327,8 @@ def heat_of(
     """The heat map to draw over the recorded frame at ``when``, its frame size, and a label.
 
     ``fading``: the engine's heat map (an average that fades with ``half_life_s``), from the
-    last snapshot by ``when``; it trails moving people. ``now``: the density of the moment,
+    last snapshot by ``when``; it trails moving people. ``now``: the recorded frame's own density
+    (kept per frame with each segment); for recordings without it, the density of the moment
     recovered from the snapshot nearest ``when`` (H2, at most :data:`NOW_MAX_OFFSET_S` away)
     and the one before it (H1, ``dt`` earlier): ``(H2 - k·H1) / (1 - k)`` with
     ``k = 0.5 ** (dt / half_life_s)`` is the mean density of the frames between them,
@@ -333,6 +341,9 @@ def heat_of(
         if heat is None:
             return None, None, "none recorded"
         return heat, size, f"fading (where it has been crowded, {when - taken:.0f} s old)"
+    own = _frame_density(store, camera, folders, when)
+    if own is not None:
+        return own[0], own[1], "now (people in this frame)"
     snapshots = [
         entry
         for entry in store.recordings(
@@ -355,6 +366,20 @@ def heat_of(
         keep = 0.5 ** ((latest.start - earlier[-1].start) / half_life_s)
         heat = np.clip((heat - keep * previous[0]) / max(1.0 - keep, 1e-3), 0.0, None)
     return heat, size, "now (people in this frame)"
+
+
+def _frame_density(
+    store: SqlStore, camera: str, folders: Folders, when: float
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The density the analysis saw in the recorded frame nearest ``when`` (within 1 s)."""
+    for entry in store.recordings(camera, when - 1.0, when + 1.0, kind="segment"):
+        file = folders.recording(entry.path)
+        if file is None:
+            continue
+        found = load_segment_density(density_path_of(file), when)
+        if found is not None:
+            return found[0], found[1]
+    return None
 
 
 def _load_snapshot(

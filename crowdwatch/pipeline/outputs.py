@@ -169,7 +169,12 @@ class RunOutputs:
             self.video.write(annotated)
         events = self.emit(result.events, annotated)
         if self.recorder is not None:
-            self.recorder.add(shown.frame.image, self.clock.wall(result.frame.time_s), result.heat)
+            self.recorder.add(
+                shown.frame.image,
+                self.clock.wall(result.frame.time_s),
+                result.heat,
+                density=result.estimate.density,
+            )
         if self.birdseye is not None and result.ground_m2 is not None:
             self.birdseye.add(result.ground_m2, result.cell_m)
         return events

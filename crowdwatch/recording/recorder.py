@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial.mp4"
 SNAPSHOT_MAX_WIDTH = 320
+DENSITY_MAX_WIDTH = 128  # per-frame density kept with each segment (a few KB a frame)
 # The live preview's files in a camera's folder (see :meth:`CameraRecorder._write_preview`).
 LIVE_IMAGE = "live.jpg"
 LIVE_HEAT = "live.heat.npz"
@@ -79,6 +80,8 @@ class _Segment:
         self.partial_path = path.with_name(path.stem + PARTIAL_SUFFIX)
         self.start = start
         self.times: list[float] = []
+        self.densities: list[np.ndarray] = []  # each frame's own people per pixel, reduced
+        self.shape: tuple[int, int] = (0, 0)
         self.writer = cv2.VideoWriter(
             str(self.partial_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size
         )
@@ -86,24 +89,63 @@ class _Segment:
             raise OSError(f"cannot write video segment {self.partial_path}")
         self.size = size
 
-    def write(self, image: np.ndarray, when: float) -> None:
+    def write(self, image: np.ndarray, when: float, density: np.ndarray | None = None) -> None:
         self.writer.write(image)
         self.times.append(when)
+        if density is not None:
+            self.shape = density.shape[:2]
+            self.densities.append(shrink_heat(density, DENSITY_MAX_WIDTH).astype(np.float16))
 
     def finish(self) -> int:
-        """Close, write the frame times, rename into place; returns bytes on disk."""
+        """Close, write the frame times (and, when every frame came with one, each frame's
+        reduced density), rename into place; returns bytes on disk."""
         self.writer.release()
         times_path = times_path_of(self.final_path)
         temporary = times_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(self.times), encoding="utf-8")
         os.replace(temporary, times_path)
+        size = times_path.stat().st_size
+        if self.densities and len(self.densities) == len(self.times):
+            path = density_path_of(self.final_path)
+            buffer = io.BytesIO()
+            np.savez_compressed(
+                buffer,
+                frames=np.stack(self.densities),
+                times=np.asarray(self.times),
+                shape=np.asarray(self.shape),
+            )
+            _replace_bytes(path, buffer.getvalue())
+            size += path.stat().st_size
         os.replace(self.partial_path, self.final_path)
-        return self.final_path.stat().st_size + times_path.stat().st_size
+        return self.final_path.stat().st_size + size
 
 
 def times_path_of(segment: Path) -> Path:
     """The file holding a segment's frame times."""
     return segment.with_suffix(".times.json")
+
+
+def density_path_of(segment: Path) -> Path:
+    """The file holding a segment's per-frame reduced density maps (``frames``: (N, h, w)
+    float16 people per pixel, ``times``, ``shape``: the analysed frame's height and width)."""
+    return segment.with_suffix(".density.npz")
+
+
+def load_segment_density(path: Path, when: float, max_offset_s: float = 1.0):
+    """The reduced density of the recorded frame nearest ``when`` in a segment's density file,
+    with the frame's (height, width) and its time; None when there is none that near."""
+    try:
+        with np.load(path) as data:
+            times = data["times"]
+            if not len(times):
+                return None
+            index = int(np.argmin(np.abs(times - when)))
+            if abs(float(times[index]) - when) > max_offset_s:
+                return None
+            shape = tuple(int(v) for v in data["shape"])
+            return data["frames"][index].astype(np.float32), shape, float(times[index])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 class CameraRecorder:
@@ -137,8 +179,11 @@ class CameraRecorder:
         image: np.ndarray,
         when: float,
         heat: np.ndarray | None = None,
+        density: np.ndarray | None = None,
     ) -> None:
-        """Record one frame taken at wall time ``when`` (and the heat map, when one is due).
+        """Record one frame taken at wall time ``when`` (and the heat map, when one is due);
+        with ``density`` (the frame's own people per pixel) the segment keeps it reduced, so a
+        replayed frame shows its own people.
 
         ``image`` is recorded as given: a run that hides people passes the pixelated picture
         (see :mod:`crowdwatch.pipeline.outputs`, where privacy is decided).
@@ -155,7 +200,7 @@ class CameraRecorder:
         if not self.enabled:
             return
         try:
-            self._write_frame(image, when)
+            self._write_frame(image, when, density)
             if heat is not None and when - self._last_snapshot >= self.options.snapshot_every_s:
                 self._save_snapshot(heat, when)
         except OSError as error:
@@ -170,7 +215,9 @@ class CameraRecorder:
 
     # -- segments ------------------------------------------------------------------------------
 
-    def _write_frame(self, image: np.ndarray, when: float) -> None:
+    def _write_frame(
+        self, image: np.ndarray, when: float, density: np.ndarray | None = None
+    ) -> None:
         size = (image.shape[1], image.shape[0])
         segment = self._segment
         if segment is not None and (
@@ -184,7 +231,7 @@ class CameraRecorder:
                 return
             segment = _Segment(self._path_for(when, ".mp4"), self.options.fps, size, when)
             self._segment = segment
-        segment.write(image, when)
+        segment.write(image, when, density)
 
     def _finish_segment(self) -> None:
         segment, self._segment = self._segment, None
@@ -285,7 +332,8 @@ class CameraRecorder:
             # alone, its row dropped so that it does not count against the quota again.
             log.error("%s: recording index entry refused, file not deleted: %s", self.camera, error)
         else:
-            for file in (path, times_path_of(path)) if entry.kind == "segment" else (path,):
+            files = (path, times_path_of(path), density_path_of(path))
+            for file in files if entry.kind == "segment" else (path,):
                 file.unlink(missing_ok=True)
         self.store.remove_recording(entry.path)
 

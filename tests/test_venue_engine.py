@@ -52,6 +52,12 @@ def _event(clips: dict[str, Path], webhook: str) -> dict:
         {**crops[name].model_dump(exclude_none=True), "source": str(clips[name]), "source_fps": 7}
         for name in CROPS
     ]
+    # A camera zone with a low count rule: the left camera raises an advisory while it runs.
+    cameras[0]["zones"] = [{
+        "name": "walk", "polygon": [[0, 0], [480, 0], [480, 576], [0, 576]],
+        "alerts": [{"metric": "count", "latch_s": 0, "clear_latch_s": 5,
+                    "levels": {"advisory": 1}}],
+    }]  # fmt: skip
     venue = {
         "name": VENUE,
         "cell_m": 0.25,
@@ -124,6 +130,7 @@ def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown
     assert all(s.level == "warning" for s in unknown)  # ranked like a warning, never normal
     # The venue zone's alert, as CAP 1.2 with its polygon in WGS84.
     assert alerts
+    bodies = [body for body in bodies if f"{VENUE}/".encode() in body]  # the venue's alerts
     documents = [ElementTree.fromstring(body) for body in bodies]
     ns = {"cap": CAP_NAMESPACE}
     assert documents and all(doc.tag == f"{{{CAP_NAMESPACE}}}alert" for doc in documents)
@@ -279,3 +286,41 @@ def test_ray_camera_hosts_feed_the_venue(crop_clips: dict[str, Path], tmp_path: 
         store.close()
     known = [row for row in rows if row.value("unknown") == 0.0]
     assert known and max(row.value("count") for row in known) > 1
+
+
+def test_every_panel_shows_one_level_during_a_live_engine_run(
+    venue_run: VenueRunResult, tmp_path: Path
+) -> None:
+    """Chromium on the console while the engine runs: the left camera's advisory is the same on
+    the alert bar, the camera badge and the zone table; the worst level (the venue zone that is
+    unknown, ranked as a warning) on the bar and in the tab title."""
+    from console_server import running_console
+    from test_console_browser import BROWSER_ARGS, CHROMIUM, playwright
+
+    with open_store(venue_run.store) as store:
+        assert any(alert.camera == "left" and alert.is_open for alert in store.active_alerts())
+    arguments = ("--recordings", str(venue_run.recordings))
+    with (
+        running_console(venue_run.store, tmp_path, *arguments) as url,
+        playwright.sync_playwright() as driver,
+    ):
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/live", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Live wall").first.wait_for(timeout=60_000)
+            bar = page.locator(".cw-alert-bar")
+            bar.get_by_text("left/walk").wait_for(timeout=30_000)
+            assert "ADVISORY" in bar.locator("li", has_text="left/walk").inner_text()
+            main = page.locator("[data-testid=stMain]")
+            main.get_by_text("ADVISORY", exact=True).first.wait_for(timeout=15_000)  # badge
+            main.locator("tr", has_text="walk").get_by_text("ADVISORY").wait_for(timeout=15_000)
+            # The venue zone nobody fully watches ranks like a warning: the worst level, on the
+            # bar and in the tab title alike.
+            page.wait_for_function(
+                "document.querySelector('.cw-alert-bar')?.dataset.level === 'warning'",
+                timeout=15_000,
+            )
+            page.wait_for_function("/^\\(2\\) WARNING/.test(document.title)", timeout=15_000)
+        finally:
+            browser.close()

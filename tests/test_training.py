@@ -98,7 +98,7 @@ def test_tiny_training_run_logs_checkpoints_and_resumes(tmp_path, monkeypatch) -
     assert all(np.isfinite(r[f"{s}_mae"]) for r in evals for s in ("shb", "sha", "brt"))
     state = torch.load(out / "last.pt", weights_only=False)
     assert state["step"] == 3
-    assert (out / "best.pt").is_file()
+    assert (out / "best.pt").is_file() and (out / "best_state.pt").is_file()
 
 
 def test_validation_every_epoch_is_logged_with_the_epoch(tmp_path, monkeypatch) -> None:

@@ -6,7 +6,8 @@ Run (detached, resumes from ``OUT/last.pt`` when ``--resume`` is given)::
         --resume > training_runs/train.log 2>&1 &
 
 Writes to ``--out``: ``last.pt`` (everything needed to resume), ``best.pt`` (EMA weights with the
-best validation score), ``log.jsonl`` (one JSON object per line: ``kind`` "train" rows with the
+best validation score), ``best_state.pt`` (the whole training state at that evaluation),
+``log.jsonl`` (one JSON object per line: ``kind`` "train" rows with the
 loss, "eval" rows with the validation MAE/MSE per set). The validation split is the committed
 ``crowdwatch/training/val_split.json``; it is never trained on.
 """
@@ -459,6 +460,9 @@ def run(config: TrainConfig, resume: bool) -> Path:
                     {"model": trainer.ema.state_dict(), "step": trainer.step, "metrics": metrics},
                     best_path,
                 )
+                # The whole training state at the best evaluation: its EMA is best.pt's weights,
+                # so it is the resume checkpoint to commit beside an ONNX exported from best.pt.
+                _atomic_save(trainer.state(), config.out / "best_state.pt")
             last_eval = time.monotonic()
             last_save = 0.0  # save right after every evaluation
         if now - last_save > config.save_every_s or out_of_time:

@@ -98,7 +98,7 @@ def test_tiny_training_run_logs_checkpoints_and_resumes(tmp_path, monkeypatch) -
     assert all(np.isfinite(r[f"{s}_mae"]) for r in evals for s in ("shb", "sha", "brt"))
     state = torch.load(out / "last.pt", weights_only=False)
     assert state["step"] == 3
-    assert (out / "best.pt").is_file()
+    assert (out / "best.pt").is_file() and (out / "best_state.pt").is_file()
 
 
 def test_validation_every_epoch_is_logged_with_the_epoch(tmp_path, monkeypatch) -> None:
@@ -131,3 +131,102 @@ def test_source_weights_set_each_sources_share_of_the_draws() -> None:
     assert weighted[1:4].sum() == pytest.approx(0.2) and weighted[4:].sum() == pytest.approx(0.3)
     with pytest.raises(ValueError, match="unknown sources"):
         image_probabilities(pool, "shc=1")
+
+
+# --- counting losses (tiny synthetic inputs, no data needed) ---------------------------------
+
+
+def _point_mass(cells_h: int, cells_w: int, cells: list[tuple[int, int]]) -> torch.Tensor:
+    """(1, 1, h, w) density with one unit of mass on each (row, col) cell."""
+    density = torch.zeros(1, 1, cells_h, cells_w)
+    for row, col in cells:
+        density[0, 0, row, col] += 1.0
+    return density
+
+
+def _centres(cells: list[tuple[int, int]]) -> np.ndarray:
+    return np.array([[(c + 0.5) * 8, (r + 0.5) * 8] for r, c in cells], np.float32)
+
+
+def test_bayesian_loss_is_zero_for_a_perfect_prediction_and_has_finite_gradients() -> None:
+    from crowdwatch.training.losses import bayesian_loss
+
+    heads = [(2, 3), (10, 12)]  # far apart: each cell belongs to its own head
+    perfect = _point_mass(16, 20, heads)
+    loss, parts = bayesian_loss(perfect, [_centres(heads)])
+    assert float(loss) == pytest.approx(0.0, abs=1e-3)
+    assert parts["background"] == pytest.approx(0.0, abs=1e-3)
+    pred = torch.rand(2, 1, 16, 20, requires_grad=True)
+    loss, parts = bayesian_loss(pred, [_centres(heads), np.zeros((0, 2), np.float32)])
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and float(pred.grad.abs().sum()) > 0
+    # An empty crop: all predicted mass is background, the loss is the predicted count.
+    empty, _ = bayesian_loss(pred[1:].detach(), [np.zeros((0, 2), np.float32)])
+    assert float(empty) == pytest.approx(float(pred[1].sum()), rel=1e-5)
+
+
+def test_bayesian_loss_punishes_mass_far_from_every_head() -> None:
+    from crowdwatch.training.losses import bayesian_loss
+
+    heads = [(4, 4)]
+    near, _ = bayesian_loss(_point_mass(16, 20, [(4, 5)]), [_centres(heads)])
+    far, parts = bayesian_loss(_point_mass(16, 20, [(14, 18)]), [_centres(heads)])
+    assert float(near) < 0.5 < float(far)
+    assert parts["background"] > 0.9  # the far mass went to the background
+
+
+def test_sinkhorn_plan_has_the_requested_marginals() -> None:
+    from crowdwatch.training.losses import cell_centres, sinkhorn_log, squared_distances
+
+    gen = torch.Generator().manual_seed(0)
+    points = torch.rand(7, 2, generator=gen) * torch.tensor([80.0, 48.0])
+    cost = squared_distances(points, cell_centres(6, 10))
+    a = torch.full((7,), 1 / 7)
+    b = torch.rand(60, generator=gen)
+    b = b / b.sum()
+    _, g, plan = sinkhorn_log(a, b, cost, reg=10.0, iterations=200)
+    assert torch.allclose(plan.sum(dim=0), b, atol=1e-4)
+    assert torch.allclose(plan.sum(dim=1), a, atol=2e-2)
+    assert torch.isfinite(g).all()
+
+
+def test_dm_count_loss_behaves_on_tiny_maps() -> None:
+    from crowdwatch.training.losses import dm_count_loss, ot_loss
+
+    heads = [(2, 3), (9, 12)]
+    points = _centres(heads)
+    perfect = _point_mass(12, 16, heads)
+    _, parts = dm_count_loss(perfect, [points], iterations=60)
+    assert parts["count"] == pytest.approx(0.0, abs=1e-5)
+    assert parts["tv"] == pytest.approx(0.0, abs=1e-5)
+    assert parts["ot"] < 10.0  # the entropic plan's cost stays near zero (cells are 64 px^2)
+    # Moving the mass of one head towards it lowers the transport cost, step by step.
+    costs = []
+    for col in (15, 11, 7, 4):
+        density = _point_mass(12, 16, [(2, col), (9, 12)])
+        costs.append(float(ot_loss(density[0, 0], torch.from_numpy(points), iterations=60)))
+    assert costs == sorted(costs, reverse=True) and costs[0] > 10 * costs[-1]
+    pred = torch.rand(2, 1, 12, 16, requires_grad=True)
+    loss, _ = dm_count_loss(pred, [points, np.zeros((0, 2), np.float32)])
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+    # The OT gradient says "move mass from far cells to near ones": at a far cell it is larger.
+    density = torch.full((12, 16), 0.05, requires_grad=True)
+    ot_loss(density, torch.from_numpy(points[:1]), iterations=60).backward()
+    assert float(density.grad[2, 3]) < float(density.grad[11, 15])
+
+
+def test_training_options_parse_loss_choice_flags_and_a_phase_schedule() -> None:
+    from crowdwatch.training.train import learning_rate_factor, parse_args
+
+    config, resume = parse_args(
+        ["--loss", "bayes", "--reset-best", "--phase-start", "100", "--total-steps", "300"]
+        + ["--warmup-steps", "10", "--lr-scale", "0.5", "--min-scale", "0.5"]
+    )
+    assert (config.loss, config.reset_best, config.min_scale, resume) == ("bayes", True, 0.5, False)
+    assert parse_args([])[0].loss == "mse" and parse_args([])[0].reset_best is False
+    with pytest.raises(SystemExit):
+        parse_args(["--loss", "nonsense"])
+    assert learning_rate_factor(100, config) == pytest.approx(0.05)  # warm-up restarts
+    assert learning_rate_factor(110, config) == pytest.approx(0.5)
+    assert learning_rate_factor(300, config) == pytest.approx(0.5 * 0.05)

@@ -90,6 +90,17 @@ def random_crop(
     sample: TrainImage, rng: np.random.Generator, config: CropConfig = CropConfig()
 ) -> tuple[np.ndarray, np.ndarray]:
     """A randomly scaled, placed, flipped and recoloured crop (BGR uint8) and its density target."""
+    crop, points = random_crop_with_points(sample, rng, config)
+    return crop, density_target(points, config.height, config.width, config.sigma_cells)
+
+
+def random_crop_with_points(
+    sample: TrainImage, rng: np.random.Generator, config: CropConfig = CropConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random crop (as :func:`random_crop`) and its head points (N, 2) in crop pixels.
+
+    The points are not filtered: those outside the crop fall outside ``[0, width) x [0, height)``.
+    """
     scale = rng.uniform(config.min_scale, config.max_scale)
     window_w, window_h = config.width / scale, config.height / scale
     img_h, img_w = sample.image.shape[:2]
@@ -110,7 +121,7 @@ def random_crop(
         crop = crop[:, ::-1]
         points = np.stack([config.width - 1 - points[:, 0], points[:, 1]], axis=1)
     crop = _recolour(crop, rng, config.grey_probability)
-    return crop, density_target(points, config.height, config.width, config.sigma_cells)
+    return crop, points.astype(np.float32).reshape(-1, 2)
 
 
 def _recolour(crop: np.ndarray, rng: np.random.Generator, grey_probability: float) -> np.ndarray:

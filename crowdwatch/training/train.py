@@ -6,7 +6,8 @@ Run (detached, resumes from ``OUT/last.pt`` when ``--resume`` is given)::
         --resume > training_runs/train.log 2>&1 &
 
 Writes to ``--out``: ``last.pt`` (everything needed to resume), ``best.pt`` (EMA weights with the
-best validation score), ``log.jsonl`` (one JSON object per line: ``kind`` "train" rows with the
+best validation score), ``best_state.pt`` (the whole training state at that evaluation),
+``log.jsonl`` (one JSON object per line: ``kind`` "train" rows with the
 loss, "eval" rows with the validation MAE/MSE per set). The validation split is the committed
 ``crowdwatch/training/val_split.json``; it is never trained on.
 """
@@ -32,18 +33,23 @@ from crowdwatch.training.data import (
     TRAIN_SOURCES,
     CropConfig,
     TrainImage,
+    density_target,
     load_training_pool,
-    random_crop,
+    random_crop_with_points,
     to_network_batch,
 )
+from crowdwatch.training.losses import bayesian_loss, dm_count_loss, mse_density_loss
 from crowdwatch.training.model import DensityNet, build_pretrained_net
 
-# Validation targets (MAE) that weigh the sets in the single "best checkpoint" score.
+# Validation targets (MAE) that weigh the sets in the single "best checkpoint" score (issue #15's
+# v2 targets; v1 used 12 / 110 / 2.5).
 VAL_TARGETS = {
-    "shanghaitech/part_B_train": 12.0,
-    "shanghaitech/part_A_train": 110.0,
-    "beijing_brt/train": 2.5,
+    "shanghaitech/part_B_train": 8.5,
+    "shanghaitech/part_A_train": 60.0,
+    "beijing_brt/train": 1.3,
 }
+LOSSES = ("mse", "dmcount", "bayes")
+DENSEST = 10  # the "densest images" bias is the mean error on this many highest-count images
 SHORT_NAMES = {
     "shanghaitech/part_B_train": "shb",
     "shanghaitech/part_A_train": "sha",
@@ -73,6 +79,27 @@ class TrainConfig:
     device: str = "cpu"
     # Sampling share per source, e.g. "shb=0.5,sha=0.2,brt=0.3"; empty: every image equally likely.
     source_weights: str = ""
+    # Crop scale range (multi-scale crops: < 1 zooms out so near heads shrink, > 1 zooms in).
+    min_scale: float = 0.7
+    max_scale: float = 1.3
+    # Loss: "mse" (squared density error + count_weight x L1 count), "dmcount" (count_weight x L1
+    # count + ot_weight x optimal transport + tv_weight x total variation) or "bayes" (Bayesian
+    # loss with a background term, + count_weight x L1 count).
+    loss: str = "mse"
+    ot_weight: float = 0.1
+    tv_weight: float = 0.01
+    ot_reg: float = 10.0  # entropic regularisation, squared pixels
+    ot_iterations: int = 30
+    bayes_sigma: float = 8.0  # pixels
+    bayes_background: float = 64.0  # pixels
+    # A new phase: warm-up and cosine decay count from this step (0: from the first step), and
+    # the learning-rate factor is multiplied by lr_scale.
+    phase_start: int = 0
+    lr_scale: float = 1.0
+    reset_best: bool = False  # forget the resumed best score (e.g. when the score's targets change)
+    # Also validate on every Nth frame of the PETS clip (0: not); it is never trained on.
+    val_pets_stride: int = 0
+    eval_at_start: bool = False  # validate the resumed EMA before the first step (a baseline row)
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -82,7 +109,13 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
     defaults = TrainConfig(out=Path("."))
     for name in (f.name for f in dataclasses.fields(TrainConfig) if f.name != "out"):
         value = getattr(defaults, name)
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action="store_true", default=value)
+        elif name == "loss":
+            p.add_argument(flag, choices=LOSSES, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value)
     args = p.parse_args(argv)
     resume = args.resume
     fields = {k: v for k, v in vars(args).items() if k != "resume"}
@@ -90,13 +123,16 @@ def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
 
 
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 5 % over ``total_steps``."""
+    """Linear warm-up, then cosine decay to 5 % over ``total_steps``, times ``lr_scale``.
+
+    Steps count from ``phase_start``: a resumed fine-tune gets its own warm-up and decay.
+    """
+    step = step - config.phase_start
+    span = config.total_steps - config.phase_start
     if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = min(
-        1.0, (step - config.warmup_steps) / max(1, config.total_steps - config.warmup_steps)
-    )
-    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return config.lr_scale * (max(0, step) + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, span - config.warmup_steps))
+    return config.lr_scale * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def freeze_trunk_batchnorm(net: DensityNet) -> None:
@@ -107,11 +143,34 @@ def freeze_trunk_batchnorm(net: DensityNet) -> None:
                 m.eval()
 
 
-def density_loss(pred: torch.Tensor, target: torch.Tensor, count_weight: float) -> torch.Tensor:
-    """Squared error on 10 x density summed over cells, plus an L1 loss on each crop's count."""
-    squared = ((pred - target) * 10.0).pow(2).sum(dim=(1, 2, 3)).mean() / 100.0
-    count = (pred.sum(dim=(1, 2, 3)) - target.sum(dim=(1, 2, 3))).abs().mean()
-    return squared + count_weight * count
+density_loss = mse_density_loss  # the original loss, under its old name
+
+
+def training_loss(
+    pred: torch.Tensor, target: torch.Tensor, points: list[np.ndarray], config: TrainConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss chosen by ``config.loss`` and its logged parts."""
+    if config.loss == "mse":
+        return mse_density_loss(pred, target, config.count_weight), {}
+    if config.loss == "dmcount":
+        return dm_count_loss(
+            pred,
+            points,
+            count_weight=config.count_weight,
+            ot_weight=config.ot_weight,
+            tv_weight=config.tv_weight,
+            reg=config.ot_reg,
+            iterations=config.ot_iterations,
+        )
+    if config.loss == "bayes":
+        return bayesian_loss(
+            pred,
+            points,
+            sigma=config.bayes_sigma,
+            background_distance=config.bayes_background,
+            count_weight=config.count_weight,
+        )
+    raise ValueError(f"unknown loss {config.loss!r}; use one of {LOSSES}")
 
 
 @torch.no_grad()
@@ -121,8 +180,15 @@ def predict_count(net: DensityNet, image_bgr: np.ndarray, max_side: int, device:
 
 
 @torch.no_grad()
-def validate(net: DensityNet, root: Path, max_side: int, device: str) -> dict[str, float]:
-    """MAE and root-mean-square error per validation set, on whole images."""
+def validate(
+    net: DensityNet, root: Path, max_side: int, device: str, pets_stride: int = 0
+) -> dict[str, float]:
+    """MAE, root-mean-square error and bias per validation set, on whole images.
+
+    Also the bias on each set's ``DENSEST`` highest-count images (``*_dense_bias``) and, with
+    ``pets_stride`` > 0, the MAE and bias on every ``pets_stride``-th frame of the PETS clip
+    (``pets_mae``; not part of the score).
+    """
     net.eval()
     metrics: dict[str, float] = {}
     score = 0.0
@@ -130,6 +196,7 @@ def validate(net: DensityNet, root: Path, max_side: int, device: str) -> dict[st
         items = select_split(
             dataset, root / folder, annotated_samples(dataset, root / folder), "val"
         )
+        truths = np.array([s.count for s in items], np.float64)
         errors = np.array(
             [predict_count(net, s.load(), max_side, device) - s.count for s in items], np.float64
         )
@@ -137,8 +204,24 @@ def validate(net: DensityNet, root: Path, max_side: int, device: str) -> dict[st
         metrics[f"{short}_mae"] = float(np.abs(errors).mean())
         metrics[f"{short}_mse"] = float(np.sqrt((errors**2).mean()))
         metrics[f"{short}_bias"] = float(errors.mean())
+        densest = np.argsort(-truths, kind="stable")[:DENSEST]
+        metrics[f"{short}_dense_bias"] = float(errors[densest].mean())
         score += metrics[f"{short}_mae"] / VAL_TARGETS[folder]
     metrics["score"] = score / len(VAL_TARGETS)
+    pets = root / "pets2009_vtest"
+    if pets_stride > 0 and (pets / "vtest.avi").is_file():
+        from crowdwatch.evaluation.datasets import pets_frames
+
+        errors = np.array(
+            [
+                predict_count(net, frame, max_side, device) - truth
+                for k, (_, frame, truth) in enumerate(pets_frames(pets))
+                if k % pets_stride == 0
+            ],
+            np.float64,
+        )
+        metrics["pets_mae"] = float(np.abs(errors).mean())
+        metrics["pets_bias"] = float(errors.mean())
     return metrics
 
 
@@ -175,6 +258,7 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self.best_score = math.inf
+        self.loss_parts: dict[str, float] = {}
 
     def state(self) -> dict:
         return {
@@ -195,13 +279,15 @@ class Trainer:
         self.elapsed_s = float(state["elapsed_s"])
         self.best_score = float(state["best_score"])
 
-    def train_step(self, batch: torch.Tensor, target: torch.Tensor) -> float:
+    def train_step(
+        self, batch: torch.Tensor, target: torch.Tensor, points: list[np.ndarray] | None = None
+    ) -> float:
         factor = learning_rate_factor(self.step, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         self.net.train()
         freeze_trunk_batchnorm(self.net)
-        loss = density_loss(self.net(batch), target, self.config.count_weight)
+        loss, self.loss_parts = training_loss(self.net(batch), target, points or [], self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
@@ -259,15 +345,17 @@ def sample_batch(
     config: TrainConfig,
     crop: CropConfig,
     probabilities: np.ndarray,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    crops, targets = [], []
+) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """A batch of crops, their stride-8 density targets and their head points (crop pixels)."""
+    crops, targets, points = [], [], []
     for index in rng.choice(len(pool), config.batch_size, p=probabilities):
-        image, target = random_crop(pool[int(index)], rng, crop)
+        image, heads = random_crop_with_points(pool[int(index)], rng, crop)
         crops.append(image)
-        targets.append(target)
+        targets.append(density_target(heads, crop.height, crop.width, crop.sigma_cells))
+        points.append(heads)
     batch = torch.from_numpy(to_network_batch(crops)).to(config.device)
     target = torch.from_numpy(np.stack(targets)[:, None]).to(config.device)
-    return batch, target
+    return batch, target, points
 
 
 def run(config: TrainConfig, resume: bool) -> Path:
@@ -280,23 +368,57 @@ def run(config: TrainConfig, resume: bool) -> Path:
     if resume and last_path.is_file():
         trainer.load(torch.load(last_path, map_location=config.device, weights_only=False))
         _log(log_path, {"kind": "resume", "step": trainer.step, "elapsed_s": trainer.elapsed_s})
+        if config.reset_best:
+            trainer.best_score = math.inf
     root = data_root()
     pool = load_training_pool(root)
-    _log(log_path, {"kind": "start", "step": trainer.step, "train_images": len(pool)})
+    _log(
+        log_path,
+        {
+            "kind": "start",
+            "step": trainer.step,
+            "train_images": len(pool),
+            "config": {k: str(v) for k, v in vars(config).items()},
+        },
+    )
     # Seeded by step so a resumed run draws fresh but reproducible crops.
     rng = np.random.default_rng(config.seed + trainer.step)
     probabilities = image_probabilities(pool, config.source_weights)
-    crop = CropConfig(height=config.crop_height, width=config.crop_width)
+    crop = CropConfig(
+        height=config.crop_height,
+        width=config.crop_width,
+        min_scale=config.min_scale,
+        max_scale=config.max_scale,
+    )
     session_start = time.monotonic()
     last_eval = last_save = time.monotonic()
     losses: list[float] = []
+    parts: dict[str, list[float]] = {}
     steps_per_epoch = len(pool) / config.batch_size
     eval_period_steps = max(1, round(config.eval_every_epochs * steps_per_epoch))
+    if config.eval_at_start:
+        metrics = validate(
+            trainer.ema, root, config.max_side, config.device, config.val_pets_stride
+        )
+        _log(
+            log_path,
+            {
+                "kind": "eval",
+                "step": trainer.step,
+                "epoch": round(trainer.step / steps_per_epoch, 2),
+                "elapsed_s": round(trainer.elapsed_s),
+                "at_start": True,
+                **metrics,
+            },
+        )
+        last_eval = time.monotonic()
     while trainer.step < config.total_steps:
         t0 = time.monotonic()
         loss = trainer.train_step(*sample_batch(pool, rng, config, crop, probabilities))
         trainer.elapsed_s += time.monotonic() - t0
         losses.append(loss)
+        for key, value in trainer.loss_parts.items():
+            parts.setdefault(key, []).append(value)
         if trainer.step % 50 == 0:
             _log(
                 log_path,
@@ -307,9 +429,11 @@ def run(config: TrainConfig, resume: bool) -> Path:
                     "elapsed_s": round(trainer.elapsed_s),
                     "loss": float(np.mean(losses)),
                     "lr_factor": learning_rate_factor(trainer.step, config),
+                    **{k: float(np.mean(v)) for k, v in parts.items()},
                 },
             )
             losses = []
+            parts = {}
         now = time.monotonic()
         out_of_time = config.max_minutes > 0 and now - session_start > config.max_minutes * 60
         if config.eval_every_epochs > 0:
@@ -317,7 +441,9 @@ def run(config: TrainConfig, resume: bool) -> Path:
         else:
             eval_due = now - last_eval > config.eval_every_s
         if eval_due or out_of_time or trainer.step == config.total_steps:
-            metrics = validate(trainer.ema, root, config.max_side, config.device)
+            metrics = validate(
+                trainer.ema, root, config.max_side, config.device, config.val_pets_stride
+            )
             _log(
                 log_path,
                 {
@@ -334,6 +460,9 @@ def run(config: TrainConfig, resume: bool) -> Path:
                     {"model": trainer.ema.state_dict(), "step": trainer.step, "metrics": metrics},
                     best_path,
                 )
+                # The whole training state at the best evaluation: its EMA is best.pt's weights,
+                # so it is the resume checkpoint to commit beside an ONNX exported from best.pt.
+                _atomic_save(trainer.state(), config.out / "best_state.pt")
             last_eval = time.monotonic()
             last_save = 0.0  # save right after every evaluation
         if now - last_save > config.save_every_s or out_of_time:

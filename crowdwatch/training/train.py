@@ -397,20 +397,7 @@ def run(config: TrainConfig, resume: bool) -> Path:
     steps_per_epoch = len(pool) / config.batch_size
     eval_period_steps = max(1, round(config.eval_every_epochs * steps_per_epoch))
     if config.eval_at_start:
-        metrics = validate(
-            trainer.ema, root, config.max_side, config.device, config.val_pets_stride
-        )
-        _log(
-            log_path,
-            {
-                "kind": "eval",
-                "step": trainer.step,
-                "epoch": round(trainer.step / steps_per_epoch, 2),
-                "elapsed_s": round(trainer.elapsed_s),
-                "at_start": True,
-                **metrics,
-            },
-        )
+        _evaluate(trainer, config, root, log_path, steps_per_epoch, at_start=True)
         last_eval = time.monotonic()
     while trainer.step < config.total_steps:
         t0 = time.monotonic()
@@ -441,19 +428,7 @@ def run(config: TrainConfig, resume: bool) -> Path:
         else:
             eval_due = now - last_eval > config.eval_every_s
         if eval_due or out_of_time or trainer.step == config.total_steps:
-            metrics = validate(
-                trainer.ema, root, config.max_side, config.device, config.val_pets_stride
-            )
-            _log(
-                log_path,
-                {
-                    "kind": "eval",
-                    "step": trainer.step,
-                    "epoch": round(trainer.step / steps_per_epoch, 2),
-                    "elapsed_s": round(trainer.elapsed_s),
-                    **metrics,
-                },
-            )
+            metrics = _evaluate(trainer, config, root, log_path, steps_per_epoch)
             if metrics["score"] < trainer.best_score:
                 trainer.best_score = metrics["score"]
                 _atomic_save(
@@ -472,6 +447,28 @@ def run(config: TrainConfig, resume: bool) -> Path:
             break
     _atomic_save(trainer.state(), last_path)
     return best_path
+
+
+def _evaluate(
+    trainer: Trainer,
+    config: TrainConfig,
+    root: Path,
+    log_path: Path,
+    steps_per_epoch: float,
+    **extra: object,
+) -> dict:
+    """Validate the EMA weights and log the row (``extra`` joins it, e.g. ``at_start``)."""
+    metrics = validate(trainer.ema, root, config.max_side, config.device, config.val_pets_stride)
+    row = {
+        "kind": "eval",
+        "step": trainer.step,
+        "epoch": round(trainer.step / steps_per_epoch, 2),
+        "elapsed_s": round(trainer.elapsed_s),
+        **extra,
+        **metrics,
+    }
+    _log(log_path, row)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:

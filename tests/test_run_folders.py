@@ -6,21 +6,16 @@ import csv
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from test_cli import crowdwatch
 
 from crowdwatch.alerts import read_alert_log
 from crowdwatch.paths import sample_config
 from crowdwatch.store import open_store
 
 FRAMES = 30
-
-
-def crowdwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from crowdwatch.cli import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def _config(tmp_path: Path, name: str, advisory: float) -> Path:

@@ -140,7 +140,7 @@ def test_two_cameras_fused_on_the_venue_and_a_stopped_one_makes_its_zone_unknown
 
     # The same messages from the store, by `crowdwatch alerts export --format cap`.
     import yaml
-    from test_run_folders import crowdwatch
+    from test_cli import crowdwatch
 
     config_path = tmp_path / "event.yaml"
     config_path.write_text(yaml.safe_dump(_event(crop_clips, "http://127.0.0.1:9/hook")))
@@ -178,7 +178,7 @@ def test_config_check_names_a_venue_zone_no_camera_sees(
     assert "venue 'square'" in text and "car park" in text and "north" in text
     path = tmp_path / "event.yaml"
     path.write_text(yaml.safe_dump(event))
-    from test_run_folders import crowdwatch
+    from test_cli import crowdwatch
 
     result = crowdwatch("config", "check", str(path))
     assert result.returncode == 2 and "car park" in result.stderr

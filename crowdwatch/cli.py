@@ -239,7 +239,7 @@ def alerts_export(
     if export_format not in ("cap", "json"):
         raise CrowdwatchError(f"--format must be cap or json, not {export_format!r}")
     event_config = load_config(config) if config else None
-    to_cap = cap_formatter(event_config, WallClock()) if event_config else None
+    to_cap = cap_formatter(event_config, WallClock())
     with open_store(store) as opened:
         alerts = opened.alerts(camera=camera)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,19 +251,10 @@ def alerts_export(
                 body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
                 (out / f"{name}.json").write_bytes(body)
             else:
-                body = to_cap(event) if to_cap else _plain_cap(event)
+                body = to_cap(event)
                 (out / f"{name}.xml").write_bytes(body)
             written += 1
     typer.echo(f"{written} message(s) of {len(alerts)} alert(s) written to {out}")
-
-
-def _plain_cap(event) -> bytes:
-    from datetime import datetime, timezone
-
-    from crowdwatch.venue import alert_to_cap
-
-    start = datetime.fromtimestamp(0, timezone.utc)
-    return alert_to_cap(event, sender="crowdwatch", stream_start=start).encode("utf-8")
 
 
 @app.command("eval")

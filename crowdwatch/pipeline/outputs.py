@@ -285,12 +285,13 @@ def alert_sinks(
     return FanoutSink(sinks)
 
 
-def cap_formatter(config: EventConfig, clock: WallClock) -> Callable[[AlertEvent], bytes]:
+def cap_formatter(config: EventConfig | None, clock: WallClock) -> Callable[[AlertEvent], bytes]:
     """Alert event -> CAP 1.2 message: sent at the event's wall time; a venue zone's alert
-    carries the zone's polygon (in WGS84 when the venue has a geographic anchor)."""
-    venue = config.venue
+    carries the zone's polygon (in WGS84 when the venue has a geographic anchor). Without a
+    config the messages name no event and carry no polygon."""
+    venue = config.venue if config is not None else None
     start = datetime.fromtimestamp(clock.offset, timezone.utc)
-    sender = f"crowdwatch@{config.name}"
+    sender = f"crowdwatch@{config.name}" if config is not None else "crowdwatch"
 
     def to_cap(event: AlertEvent) -> bytes:
         polygon = anchor = None

@@ -25,7 +25,7 @@ from crowdwatch.pipeline.outputs import alert_sinks, spool_path
 from crowdwatch.pipeline.scene import Scene
 from crowdwatch.recording.venue_preview import write_venue_preview
 from crowdwatch.store.records import MetricSample
-from crowdwatch.store.sinks import WallClock, metric_sample
+from crowdwatch.store.sinks import WallClock, finite_number, metric_sample
 from crowdwatch.store.spool import StoreSpool
 from crowdwatch.store.sql import SqlStore
 from crowdwatch.types import FrameResult, LineMetrics
@@ -199,10 +199,7 @@ def _zone_sample(zone: VenueZoneRecord, clock: WallClock, run_id: str | None) ->
         "outflow_per_min": zone.outflow_per_min,
         "minutes_to_critical": zone.minutes_to_critical,
     }
-    values = {**sample.values}
-    for name, value in extras.items():
-        finite = value is not None and value == value and abs(value) != float("inf")
-        values[name] = float(value) if finite else None
+    values = {**sample.values, **{name: finite_number(v) for name, v in extras.items()}}
     return MetricSample(
         camera=sample.camera,
         zone=sample.zone,

@@ -73,7 +73,7 @@ def metric_sample(
         kind, target = "line", record.line
     else:
         raise TypeError(f"not a metrics record: {record!r}")
-    values = {name: _number(value) for name, value in record.alert_inputs().items()}
+    values = {name: finite_number(value) for name, value in record.alert_inputs().items()}
     return MetricSample(
         camera=record.camera,
         zone=target,
@@ -186,7 +186,8 @@ def _snapshot_prefix(store: SqlStore, folder: str | os.PathLike[str] | None) -> 
     return str(folder) if store.folder is None else os.path.relpath(folder, store.folder)
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float, None when it is missing or not finite (the store keeps no NaN)."""
     if value is None:
         return None
     value = float(value)

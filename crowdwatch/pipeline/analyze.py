@@ -148,18 +148,18 @@ def _analyze_into(
         fps = _output_fps(frames.fps, options)
         opened = open_store(store) if store else None
         try:
-            run_id = None
+            run_id = provenance["run_id"]  # the store's run, its alert ids, summary.json
             if opened is not None:
                 opened.save_config(
                     config, author="crowdwatch analyze", note=f"analysis of {camera.name}"
                 )
-                run_id = opened.start_run(
+                opened.start_run(
                     camera.name,
                     "analyze",
                     source=frames.name,
                     config_hash=provenance["config_sha256"],
                     model=provenance["model_file"],
-                    run_id=provenance["run_id"],
+                    run_id=run_id,
                 )
             outputs = build_run_outputs(
                 config,
@@ -185,7 +185,7 @@ def _analyze_into(
                 config,
                 store=opened,
                 clock=outputs.clock,
-                run_id=run_id or provenance["run_id"],
+                run_id=run_id,
                 folder=out_dir / VENUE_FOLDER,
             )
         run = _Run(

@@ -1,6 +1,6 @@
 """Time the store's hot paths, the schema-1 store (hand-written SQL, from git) beside this one.
 
-    PYTHONPATH=. python tests/data/time_store.py [old-commit]
+    python benchmarks/store_speed.py [old-commit]
 
 Each round writes one frame's metrics (3 zone samples and 1 line sample, one transaction) and
 updates one alert, on a SQLite file in a temporary folder, old and new store taking turns so that
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from crowdwatch.store import MetricSample, open_store
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ROUNDS, CALLS = 40, 100
 # Wall time, and this process's CPU time (less disturbed by other work on a busy machine).
 CLOCKS = (time.perf_counter, time.process_time)

@@ -213,6 +213,31 @@ def true_region_counts(truth: GroundTruth, frames: int) -> np.ndarray:
     return np.bincount(truth.frame[inside], minlength=frames)[:frames].astype(float)
 
 
+def true_region_speeds(truth: GroundTruth, frames: int, span: int = 2) -> np.ndarray:
+    """Mean walking speed (m/s) of the people in the region, per frame; NaN when it is empty.
+
+    Each person's speed is the central difference of their ground track over ``span`` frames
+    each side (|p(t + span) - p(t - span)| / (2 span / 7 fps)), which smooths the annotation's
+    jitter; people whose track does not reach that far either side are left out.
+    """
+    x0, y0, x1, y1 = REGION_M
+    position = {
+        (int(f), int(t)): g
+        for f, t, g in zip(truth.frame, truth.track, truth.ground_m, strict=True)
+    }
+    sums, counts = np.zeros(frames), np.zeros(frames)
+    for (frame, track), (gx, gy) in position.items():
+        if not (0 <= frame < frames and x0 <= gx <= x1 and y0 <= gy <= y1):
+            continue
+        before, after = position.get((frame - span, track)), position.get((frame + span, track))
+        if before is None or after is None:
+            continue
+        sums[frame] += float(np.hypot(*(after - before))) * REAL_FPS / (2 * span)
+        counts[frame] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 def counting_line(calibration: GroundCalibration) -> CountingLine:
     start, end = calibration.to_image(LINE_M)
     return CountingLine("plaza", tuple(start), tuple(end), positive="right")

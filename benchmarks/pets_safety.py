@@ -70,6 +70,12 @@ def run(kind: str, config: dict, frames: int, truth: truth_tools.GroundTruth) ->
           f"{measured.mean():.4f}/m²; per-frame MAE {np.abs(measured - true_density).mean():.4f}"
           f"/m² ({np.abs(measured - true_density).mean() * area:.2f} people), bias "
           f"{(measured - true_density).mean():+.4f}/m²")  # fmt: skip
+    speeds = np.array([float(row["mean_speed"] or "nan") for row in zone])
+    true_speeds = truth_tools.true_region_speeds(truth, frames)[: len(speeds)]
+    both = np.isfinite(speeds) & np.isfinite(true_speeds)
+    print(f"    walking speed in the region ({both.sum()} frames with people): true mean "
+          f"{true_speeds[both].mean():.3f} m/s, measured {speeds[both].mean():.3f} m/s; "
+          f"per-frame MAE {np.abs(speeds[both] - true_speeds[both]).mean():.3f} m/s")  # fmt: skip
     print(f"    line {float(lines[0]['length_m']):.2f} m: crossings in/out measured "
           f"{crossed_in:.1f}/{crossed_out:.1f}")  # fmt: skip
 

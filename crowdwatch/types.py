@@ -240,8 +240,8 @@ class FrameResult:
     """Everything one analysed frame produced: what every output of a run is made from.
 
     ``heat`` is the live heat map in people per pixel. Calibrated cameras only: ``ground_m2`` is
-    the frame's people per m² on the ground grid (the bird's-eye view, ``cell_m`` metres a cell),
-    ``density_m2`` the same read back at each pixel (NaN where the image shows no ground).
+    the frame's people per m² on the ground grid (the bird's-eye view, ``cell_m`` metres a cell);
+    the camera's ``GroundDensityMapper.grid_to_image`` reads it back at each pixel for display.
     """
 
     frame: Frame
@@ -251,7 +251,6 @@ class FrameResult:
     lines: tuple[LineMetrics, ...] = ()
     events: tuple[AlertEvent, ...] = ()
     estimator_ms: float = 0.0
-    density_m2: np.ndarray | None = None
     ground_m2: np.ndarray | None = None
     cell_m: float | None = None
 

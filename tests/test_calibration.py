@@ -240,6 +240,25 @@ def test_ground_grid_conserves_people(camera):
     assert grid.sum() * mapper.grid.cell_m**2 == pytest.approx(density.sum(), rel=1e-3)
 
 
+def test_grid_read_on_a_reduced_field_matches_the_full_map_averaged(camera):
+    """What crowd pressure reads (the grid at quarter-size pixels) is the per-pixel map's
+    area mean there, without making the full-frame map."""
+    _, calibration = camera
+    mapper = GroundDensityMapper(calibration, (WIDTH, HEIGHT), bounds=(-15, -6, 15, 30))
+    rng = np.random.default_rng(1)
+    density = np.zeros((HEIGHT, WIDTH), np.float32)
+    density[rng.integers(300, 560, 40), rng.integers(100, 700, 40)] = 1.0
+    grid = mapper.ground_grid(density)
+    small = mapper.grid_at(grid, (HEIGHT // 4, WIDTH // 4))
+    full = np.nan_to_num(mapper.grid_to_image(grid))
+    averaged = cv2.resize(full, (WIDTH // 4, HEIGHT // 4), interpolation=cv2.INTER_AREA)
+    assert small.shape == (HEIGHT // 4, WIDTH // 4)
+    assert np.isfinite(small).all()
+    seen = averaged > 0.05
+    assert np.median(np.abs(small[seen] - averaged[seen]) / averaged[seen]) < 0.05
+    assert small.sum() == pytest.approx(averaged.sum(), rel=0.05)
+
+
 def pets_data() -> Path:
     root = Path(
         os.environ.get("CROWDWATCH_DATA", Path(__file__).parents[1] / ".." / "shared" / "data")

@@ -125,6 +125,7 @@ class GroundDensityMapper:
         self._remap_x = np.nan_to_num(self._map_x, nan=-1.0)
         self._remap_y = np.nan_to_num(self._map_y, nan=-1.0)
         self._unmapped = np.flatnonzero(~inside)
+        self._reduced: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # Moving mass to the ground is a fixed pixels -> cells sum: one sparse product a frame.
         from scipy.sparse import csr_matrix
 
@@ -161,6 +162,37 @@ class GroundDensityMapper:
         )
         values.reshape(-1)[self._unmapped] = np.nan
         return values
+
+    def grid_at(self, grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """A :meth:`ground_grid` read back on a reduced image of ``shape`` (h, w): each reduced
+        pixel reads the grid where the full-frame pixel nearest its centre sees the ground, 0
+        where that pixel sees no grid (as crowd pressure reads it). It costs (h x w) / (H x W)
+        of :meth:`grid_to_image` and no full-frame map."""
+        map_x, map_y, unmapped = self._reduced_maps(*shape)
+        values = cv2.remap(
+            grid, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        values.reshape(-1)[unmapped] = 0.0
+        return values
+
+    def _reduced_maps(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grid coordinates of a reduced image's pixels and its unmapped pixels, once per size."""
+        key = (int(height), int(width))
+        if key not in self._reduced:
+            full_width, full_height = self.image_size
+            columns = np.minimum(
+                ((np.arange(width) + 0.5) * (full_width / width)).astype(int), full_width - 1
+            )
+            rows = np.minimum(
+                ((np.arange(height) + 0.5) * (full_height / height)).astype(int), full_height - 1
+            )
+            pick = np.ix_(rows, columns)
+            self._reduced[key] = (
+                np.ascontiguousarray(self._remap_x[pick]),
+                np.ascontiguousarray(self._remap_y[pick]),
+                np.flatnonzero(~self.mapped[pick]),
+            )
+        return self._reduced[key]
 
     def _check_shape(self, density: np.ndarray) -> None:
         width, height = self.image_size

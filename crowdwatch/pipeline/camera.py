@@ -76,11 +76,10 @@ class CameraAnalyzer:
         scene = self._scene_for(frame, estimate.anchor)
         heat = self.heatmap.update(estimate.density, frame.time_s)
         zones = [self._measure(zone, frame, estimate) for zone in scene.zones]
-        ground_m2 = density_m2 = None
-        if scene.mapper is not None:  # once per frame: the display, pressure and bird's-eye
-            ground_m2 = scene.mapper.ground_grid(estimate.density)
-            density_m2 = scene.mapper.grid_to_image(ground_m2)
-        zones, lines = self.dynamics.update(frame, estimate, zones, density_m2)
+        # Once per frame: pressure, the bird's-eye view and the venue read it; the per-pixel
+        # people/m² is only made when a frame is drawn (annotate).
+        ground_m2 = scene.mapper.ground_grid(estimate.density) if scene.mapper else None
+        zones, lines = self.dynamics.update(frame, estimate, zones, ground_m2)
         events: list[AlertEvent] = []
         zones = [self._alerts(record, frame.time_s, events) for record in zones]
         lines = [self._alerts(record, frame.time_s, events) for record in lines]
@@ -92,7 +91,6 @@ class CameraAnalyzer:
             lines=tuple(lines),
             events=tuple(events),
             estimator_ms=estimator_ms,
-            density_m2=density_m2,
             ground_m2=ground_m2,
             cell_m=scene.mapper.grid.cell_m if scene.mapper is not None else None,
         )
@@ -104,8 +102,9 @@ class CameraAnalyzer:
     def annotate(self, result: FrameResult) -> np.ndarray:
         """The frame with its heat map (banded people/m² when calibrated), zones in their alert
         colours, counting lines with their crossings, people and a status line."""
-        if result.density_m2 is not None:
-            image = draw_density_m2(result.frame.image, result.density_m2)
+        mapper = self.scene.mapper if self.scene is not None else None
+        if result.ground_m2 is not None and mapper is not None:
+            image = draw_density_m2(result.frame.image, mapper.grid_to_image(result.ground_m2))
         else:
             image = draw_heatmap(result.frame.image, result.heat, self.heatmap_config.opacity)
         draw_zones(image, self.zones, result.zones)

@@ -11,6 +11,11 @@ model, into a SQLite store. Two set-ups, side by side:
   latency), and recording on (video segments, heat snapshots, live preview);
 - ``bare``: no calibration, no zones, no lines, no recording (the old figure).
 
+With ``--substream WxH`` (e.g. 640x360) every camera also has a substream: the same clip at that
+size and the same frame rate, which the config names as the camera's ``analysis_source`` (its
+zones, line and calibration stay in the main stream's pixels, ``frame_size``), so the engine
+decodes and analyses the substream instead, as a video-management system's detect stream.
+
 For N = 1, 2, ... it measures each camera's achieved analysis rate and the analysis ticks it had
 to skip; a camera "falls behind" when it reaches less than 95% of its rate or skips more than 2%
 of its ticks. It prints the process's CPU (in cores), memory, analysis ms per frame, and the
@@ -20,6 +25,7 @@ of every camera takes.
 
     python benchmarks/cameras_capacity.py                     # both set-ups, up to 12 cameras
     python benchmarks/cameras_capacity.py --setup deployed --cameras 4 8 12 --seconds 20
+    python benchmarks/cameras_capacity.py --substream 640x360        # analyse 640x360 substreams
 
 The machine's other load shows in the load average printed with each row: on a shared machine
 the count is a lower bound.
@@ -42,7 +48,8 @@ import cv2
 import numpy as np
 import yaml
 
-from crowdwatch.config import parse_config
+from crowdwatch.config import CameraConfig, parse_config
+from crowdwatch.config.scaling import camera_for_frames
 from crowdwatch.engine import Engine, EngineOptions, WorkerOptions
 from crowdwatch.paths import sample_video
 from crowdwatch.recording.recorder import RecordingOptions
@@ -61,31 +68,40 @@ LATENCY_RULE = {
 }
 
 
-def deployed_camera(name: str, clip: Path, width: int, height: int) -> dict:
+def deployed_camera(
+    name: str, clip: Path, *, width: int, height: int, substream: Path | None = None
+) -> dict:
     """The sample config's camera (calibration, zones, counting line, alert rules) scaled to a
-    width x height copy of the clip, its zones' count rules replaced by the latency rule."""
-    camera = dict(yaml.safe_load(SAMPLE_CONFIG.read_text())["cameras"][0])
-    sx, sy = width / SAMPLE_SIZE[0], height / SAMPLE_SIZE[1]
-
-    def scale(points):
-        return [[x * sx, y * sy] for x, y in points]
-
-    camera.pop("source_fps", None)  # the copy is encoded at the camera's own rate
-    camera["name"], camera["source"] = name, str(clip)
-    camera["calibration"] = dict(camera["calibration"])
-    camera["calibration"]["image_points"] = scale(camera["calibration"]["image_points"])
+    width x height copy of the clip (its ``frame_size``), its zones' count rules replaced by the
+    latency rule; with ``substream``, that file is its ``analysis_source``."""
+    sample = dict(yaml.safe_load(SAMPLE_CONFIG.read_text())["cameras"][0])
+    sample.pop("source_fps", None)  # the copies are encoded at the camera's own rate
+    sample.update(name=name, source=str(clip), frame_size=list(SAMPLE_SIZE))
+    drawn = CameraConfig.model_validate(sample)
+    camera = camera_for_frames(drawn, width=width, height=height).model_dump(mode="json")
     camera["zones"] = [
-        {**zone, "polygon": scale(zone["polygon"]), "alerts": [
-            *(rule for rule in zone.get("alerts", []) if rule["metric"] != "count"),
-            LATENCY_RULE,
+        {**zone, "alerts": [
+            *(rule for rule in zone["alerts"] if rule["metric"] != "count"), LATENCY_RULE,
         ]}
         for zone in camera["zones"]
     ]  # fmt: skip
-    camera["lines"] = [
-        {**line, "start": scale([line["start"]])[0], "end": scale([line["end"]])[0]}
-        for line in camera["lines"]
-    ]
+    if substream is not None:
+        camera["analysis_source"] = str(substream)
     return camera
+
+
+def bare_camera(
+    name: str, clip: Path, *, width: int, height: int, substream: Path | None = None
+) -> dict:
+    """A camera with no zones, lines or calibration on the clip (or its substream)."""
+    if substream is None:
+        return {"name": name, "source": str(clip)}
+    return {
+        "name": name,
+        "source": str(clip),
+        "analysis_source": str(substream),
+        "frame_size": [width, height],
+    }
 
 
 def decode_ms_per_frame(clip: Path, frames: int = 150) -> float:
@@ -139,20 +155,33 @@ def _make_clip_with_opencv(out: Path, width: int, height: int, fps: int, seconds
     return out
 
 
-def measure(
-    cameras: int, clip: Path, fps: float, warmup_s: float, seconds: float, setup: str = "bare"
-) -> dict:
-    """Run ``cameras`` cameras; measure rates, skips, CPU, memory and latencies after a warm-up."""
+def clip_size(clip: Path) -> tuple[int, int]:
+    """(width, height) of a clip made by :func:`make_clip`, from its name."""
     width, height = (int(v) for v in clip.stem.split("_")[1].split("x"))
+    return width, height
+
+
+def measure(
+    cameras: int,
+    clip: Path,
+    fps: float,
+    warmup_s: float,
+    seconds: float,
+    setup: str = "bare",
+    substream: Path | None = None,
+) -> dict:
+    """Run ``cameras`` cameras (analysing ``substream`` when given); measure rates, skips, CPU,
+    memory and latencies after a warm-up."""
+    width, height = clip_size(clip)
+    make_camera = deployed_camera if setup == "deployed" else bare_camera
     with tempfile.TemporaryDirectory() as folder:
+        cameras_config = [
+            make_camera(f"cam{i:02d}", clip, width=width, height=height, substream=substream)
+            for i in range(cameras)
+        ]
+        recording = None
         if setup == "deployed":
-            cameras_config = [deployed_camera(f"cam{i:02d}", clip, width, height)
-                              for i in range(cameras)]  # fmt: skip
             recording = RecordingOptions(root=Path(folder) / "recordings", fps=fps)
-        else:
-            cameras_config = [{"name": f"cam{i:02d}", "source": str(clip)}
-                              for i in range(cameras)]  # fmt: skip
-            recording = None
         config = parse_config({"cameras": cameras_config})
         store = open_store(Path(folder) / "store.db")
         options = EngineOptions(worker=WorkerOptions(default_fps=fps, recording=recording))
@@ -176,6 +205,7 @@ def measure(
     return {
         "setup": setup,
         "cameras": cameras,
+        "substream": "x".join(map(str, clip_size(substream))) if substream else None,
         "target_fps": fps,
         "min_fps": round(min(rates.values()), 3),
         "mean_fps": round(sum(rates.values()) / cameras, 3),
@@ -199,7 +229,7 @@ def _p95(values: list[float]) -> float | None:
 
 
 def measure_in_fresh_process(
-    cameras: int, clip: Path, args: argparse.Namespace, setup: str
+    cameras: int, clip: Path, args: argparse.Namespace, *, setup: str, substream: Path | None
 ) -> dict:
     """:func:`measure` in a new Python process, so that memory is not left over from the
     previous run."""
@@ -207,10 +237,11 @@ def measure_in_fresh_process(
         "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
         "from cameras_capacity import measure;"
         "print(json.dumps(measure(int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]),"
-        " float(sys.argv[5]), float(sys.argv[6]), sys.argv[7])))"
+        " float(sys.argv[5]), float(sys.argv[6]), sys.argv[7],"
+        " Path(sys.argv[8]) if sys.argv[8] else None)))"
     )
     folder = str(Path(__file__).resolve().parent)
-    values = [folder, cameras, clip, args.fps, args.warmup, args.seconds, setup]
+    values = [folder, cameras, clip, args.fps, args.warmup, args.seconds, setup, substream or ""]
     done = subprocess.run(
         [sys.executable, "-c", code, *map(str, values)],
         capture_output=True, text=True, check=True,
@@ -257,6 +288,11 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=2.0, help="analysis rate per camera")
     parser.add_argument("--stream-fps", type=int, default=25, help="the cameras' frame rate")
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument(
+        "--substream",
+        metavar="WxH",
+        help="give every camera a substream of this size (e.g. 640x360) as its analysis_source",
+    )
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, help="write the results here too")
@@ -267,14 +303,22 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         clip = make_clip(Path(folder), width, height, args.stream_fps, seconds=30)
-        decode_ms = decode_ms_per_frame(clip)
+        substream = None
+        if args.substream:
+            sub_width, sub_height = (int(v) for v in args.substream.split("x"))
+            substream = make_clip(Path(folder), sub_width, sub_height, args.stream_fps, 30)
+        decoded = substream or clip
+        decode_ms = decode_ms_per_frame(decoded)
         decode_cores = decode_ms * args.stream_fps / 1000
+        analysed = f", its {args.substream} substream" if substream else ""
         print(
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-            f"{args.size} at {args.stream_fps} fps, analysed at {args.fps} fps per camera"
+            f"{args.size}{analysed} at {args.stream_fps} fps, analysed at {args.fps} fps per "
+            "camera"
         )
         print(
-            f"decoding alone: {decode_ms:.1f} ms per frame = {decode_cores:.2f} cores per "
+            f"decoding the {'substream' if substream else 'stream'} alone: {decode_ms:.1f} ms "
+            f"per frame = {decode_cores:.2f} cores per "
             f"camera at {args.stream_fps} fps; decoding every frame caps the machine at "
             f"{(os.cpu_count() or 1) / decode_cores:.1f} cameras before any analysis"
         )
@@ -283,7 +327,9 @@ def main() -> None:
             print("cameras  min fps  mean fps  skipped  cores  cores/cam  RSS MiB  ms/frame  "
                   "metrics p95 s  alert p95 s  alerts  load")  # fmt: skip
             for cameras in counts:
-                row = measure_in_fresh_process(cameras, clip, args, setup)
+                row = measure_in_fresh_process(
+                    cameras, clip, args, setup=setup, substream=substream
+                )
                 row["decode_ms_per_frame"] = round(decode_ms, 2)
                 rows.append(row)
                 alert = "-" if row["alert_latency_p95_s"] is None else row["alert_latency_p95_s"]

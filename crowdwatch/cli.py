@@ -63,8 +63,13 @@ ModelOption = Annotated[
 @app.command()
 def analyze(
     source: Annotated[
-        str, typer.Argument(help="Video file, image folder, stream URL or webcam index.")
-    ],
+        str | None,
+        typer.Argument(
+            help="Video file, image folder, stream URL or webcam index (default: the --config "
+            "camera's analysis_source, else its source).",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Event YAML.")] = None,
     out: Annotated[
         Path,
@@ -110,11 +115,16 @@ def analyze(
         ),
     ] = False,
 ) -> None:
-    """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary."""
+    """Analyse a recording or stream: annotated video, metrics CSV, alerts, summary.
+
+    Without SOURCE, the --config camera's own: its analysis_source (a substream) when it names
+    one, else its source."""
     from crowdwatch.config import default_config, load_config
     from crowdwatch.pipeline import AnalysisOptions
     from crowdwatch.pipeline import analyze as run_analysis
 
+    if source is None and config is None:
+        raise CrowdwatchError("analyze needs a SOURCE, or a --config whose camera names one")
     event = load_config(config) if config else default_config(source)
     event = _with_estimator(event, estimator, model)
     if privacy_blur:
@@ -205,14 +215,21 @@ def config_check(
     file: Annotated[Path, typer.Argument(help="Event YAML to validate.")],
     offline: Annotated[bool, typer.Option(help="Do not open camera sources.")] = False,
 ) -> None:
-    """Validate an event configuration and name every problem."""
+    """Validate an event configuration and name every problem.
+
+    A camera analysed on other frames than its coordinates are drawn on (its ``analysis_source``,
+    or frames of another size than its ``frame_size``) is named with the source and the scale."""
     from crowdwatch.config import load_config
-    from crowdwatch.pipeline.geometry import check_against_frames
+    from crowdwatch.pipeline.geometry import FrameCheck, check_frames
 
     event = load_config(file)
-    problems = [] if offline else check_against_frames(event)
-    if problems:
+    found = FrameCheck() if offline else check_frames(event)
+    if found.problems:
+        problems = found.problems
         raise CrowdwatchError(f"{file}: {len(problems)} problem(s):\n" + "\n".join(problems))
+    for view in found.views:
+        if view.scaled or view.camera.analysis_source is not None:
+            typer.echo(view.describe())
     zones = sum(len(camera.zones) for camera in event.cameras)
     typer.echo(f"{file}: OK ({len(event.cameras)} camera(s), {zones} zone(s))")
 
@@ -560,14 +577,14 @@ def calibrate(
 
     from crowdwatch.calibration.settings import build_calibration
     from crowdwatch.config import load_config
-    from crowdwatch.pipeline.geometry import calibration_report, probe_frame_size
+    from crowdwatch.pipeline.geometry import calibration_report, drawn_frame_size
     from crowdwatch.sources import open_source
 
     chosen = load_config(config).camera(camera)
     if chosen.calibration is None:
         raise CrowdwatchError(f"camera {chosen.name!r} has no 'calibration' section in {config}")
     calibration = build_calibration(chosen.calibration)
-    size = probe_frame_size(chosen)
+    size = drawn_frame_size(chosen)  # the main stream's: the calibration's pixels
     for line in calibration_report(chosen, calibration, size).lines():
         typer.echo(line)
     with open_source(chosen.source) as source:

@@ -17,7 +17,7 @@ import numpy as np
 from crowdwatch.calibration.homography import CalibrationError, GroundCalibration
 
 
-def focal_length_px(calibration: GroundCalibration, width: int, height: int) -> float:
+def focal_length_px(calibration: GroundCalibration, width: float, height: float) -> float:
     """The camera's focal length in pixels implied by a ground homography.
 
     Raises:
@@ -43,12 +43,20 @@ def focal_length_px(calibration: GroundCalibration, width: int, height: int) -> 
 
 
 def raised_calibration(
-    calibration: GroundCalibration, height_m: float, width: int, height: int
+    calibration: GroundCalibration,
+    height_m: float,
+    width: float,
+    height: float,
+    *,
+    pixel_aspect: float = 1.0,
 ) -> GroundCalibration:
     """The calibration of the plane ``height_m`` above the ground, in the same ground coordinates.
 
     ``to_ground`` of the result maps a pixel showing a point at that height (a head at 1.7 m) to
-    the ground position straight below it.
+    the ground position straight below it. ``pixel_aspect`` is the width over the height of one
+    pixel of the ``width`` x ``height`` frames (1: square pixels, as a camera's main stream; a
+    704x576 substream of a 1920x1080 camera has pixels about 1.45 times as wide as high): the
+    camera is recovered on the frames stretched to square pixels.
 
     Example:
         >>> ground = GroundCalibration.from_points(  # doctest: +SKIP
@@ -57,6 +65,10 @@ def raised_calibration(
     """
     if height_m == 0:
         return calibration
+    if pixel_aspect != 1.0:
+        return _raised_on_square_pixels(
+            calibration, height_m, width=width, height=height, pixel_aspect=pixel_aspect
+        )
     focal = focal_length_px(calibration, width, height)
     camera = np.diag([focal, focal, 1.0])
     columns = _centred_ground_to_image(calibration, width, height)
@@ -84,7 +96,25 @@ def raised_calibration(
     return result
 
 
-def _centred_ground_to_image(calibration: GroundCalibration, width: int, height: int) -> np.ndarray:
+def _raised_on_square_pixels(
+    calibration: GroundCalibration,
+    height_m: float,
+    *,
+    width: float,
+    height: float,
+    pixel_aspect: float,
+) -> GroundCalibration:
+    """:func:`raised_calibration` of frames with non-square pixels: computed on the frames
+    stretched to square pixels (x' = x * pixel_aspect), then mapped back to the frames' pixels."""
+    to_square = np.diag([pixel_aspect, 1.0, 1.0])
+    square = replace(calibration, homography=calibration.homography @ np.linalg.inv(to_square))
+    raised = raised_calibration(square, height_m, width * pixel_aspect, height)
+    return replace(raised, homography=raised.homography @ to_square)
+
+
+def _centred_ground_to_image(
+    calibration: GroundCalibration, width: float, height: float
+) -> np.ndarray:
     """Ground -> image homography with the principal point moved to the origin."""
     centre = np.array([[1.0, 0.0, -width / 2.0], [0.0, 1.0, -height / 2.0], [0.0, 0.0, 1.0]])
     return centre @ np.linalg.inv(calibration.homography)

@@ -108,15 +108,17 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> EventConfig:
 
 
 def _sources_relative_to(config: EventConfig, folder: Path) -> EventConfig:
-    """Resolve relative file sources against the config file's folder, as users expect."""
-    cameras = []
-    for camera in config.cameras:
-        source = camera.source
-        if isinstance(source, str) and not _is_url_or_device(source):
-            candidate = folder / source
-            if not Path(source).is_absolute() and candidate.exists():
-                camera = camera.model_copy(update={"source": str(candidate)})
-        cameras.append(camera)
+    """Resolve relative file sources (``source`` and ``analysis_source``) against the config
+    file's folder, as users expect."""
+    cameras = [
+        camera.model_copy(
+            update={
+                "source": _located(camera.source, folder),
+                "analysis_source": _located(camera.analysis_source, folder),
+            }
+        )
+        for camera in config.cameras
+    ]
     update: dict = {"cameras": cameras}
     plan = config.venue.plan if config.venue is not None else None
     relative = plan is not None and plan.image and not Path(plan.image).is_absolute()
@@ -124,6 +126,15 @@ def _sources_relative_to(config: EventConfig, folder: Path) -> EventConfig:
         located = plan.model_copy(update={"image": str(folder / plan.image)})
         update["venue"] = config.venue.model_copy(update={"plan": located})
     return config.model_copy(update=update)
+
+
+def _located(source: str | int | None, folder: Path) -> str | int | None:
+    """``source`` resolved against ``folder`` when it is a relative path to a file there;
+    anything else (a URL, a device, an absolute or missing path) unchanged."""
+    if not isinstance(source, str) or _is_url_or_device(source) or Path(source).is_absolute():
+        return source
+    candidate = folder / source
+    return str(candidate) if candidate.exists() else source
 
 
 def _is_url_or_device(source: str) -> bool:

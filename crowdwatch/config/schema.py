@@ -122,11 +122,24 @@ class CameraConfig(_Strict):
 
     ``source_fps`` is the true capture rate of a recording whose file states a wrong one (CCTV
     exports often say 25 or 30 for footage taken at 5 - 12 frames per second): video time, and
-    with it every speed, flow rate and alert latch, comes from it instead of the container's rate.
+    with it every speed, flow rate and alert latch, comes from it instead of the container's rate
+    (of the analysed stream: ``analysis_source`` when given).
+
+    ``frame_size`` is the (width, height) in pixels of the frames the operator drew the camera's
+    zones, lines and calibration points on: every pixel coordinate of the camera is in these
+    pixels. Frames of another size are analysed with the coordinates scaled to them (see
+    :func:`crowdwatch.config.scaling.camera_for_frames`).
+
+    ``analysis_source`` is the same view at a lower resolution (a camera's substream, e.g.
+    640x360 beside a 1280x720 main stream), analysed instead of ``source``: decoding it and
+    running the estimator on it costs a fraction of the main stream. ``source`` stays the stream
+    people watch and the one coordinates are drawn on, so ``frame_size`` (the main stream's size)
+    is required with it.
     """
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str | int
+    analysis_source: str | None = None
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
     lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_LINES)
     calibration: CalibrationConfig | None = None
@@ -141,7 +154,7 @@ class CameraConfig(_Strict):
     ) = None
     line_motion: Literal["density", "image"] = "density"
 
-    @field_validator("source", mode="before")
+    @field_validator("source", "analysis_source", mode="before")
     @classmethod
     def _device_or_path(cls, source: object) -> object:
         # A webcam is a device index 0..63 (a negative or huge index crashes OpenCV's opener);
@@ -159,6 +172,16 @@ class CameraConfig(_Strict):
             if "\x00" in text:
                 raise ValueError("must not contain a NUL character")
         return source
+
+    @model_validator(mode="after")
+    def _analysis_source_has_frame_size(self) -> CameraConfig:
+        if self.analysis_source is not None and self.frame_size is None:
+            raise ValueError(
+                "analysis_source needs frame_size: the [width, height] of the main stream "
+                "(source), whose pixels the zones, lines and calibration are drawn in, to scale "
+                "them to the analysed frames"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> CameraConfig:

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.annotate import draw_header, draw_heatmap, draw_zones
+from crowdwatch.config.scaling import camera_for_frames
 from crowdwatch.config.schema import CameraConfig
 from crowdwatch.console.levels import Situation
 from crowdwatch.errors import UnsafePathError
@@ -285,8 +286,8 @@ def compose(
         shown = _heat_for(heat, picture.shape[:2])
         picture = draw_heatmap(picture, shown, opacity, people_scale=contrast_scale(shown))
     if config is not None and config.zones:
-        scale = image.shape[1] / full_size[1] if full_size else 1.0
-        _draw_zone_levels(picture, config, metrics, scale, levels)
+        shown = _camera_on_picture(config, picture, full_size)
+        _draw_zone_levels(picture, shown, metrics, levels)
     text = f"{camera}  {readable_time(when)}" + (
         f"  heat: {heat_note.split(' (')[0]}" if heat_note else ""
     )
@@ -466,14 +467,34 @@ def _metrics_at(store: SqlStore, camera: str, when: float) -> list[MetricSample]
     return list(newest.values())
 
 
+def at_frame_size(image: np.ndarray, config: CameraConfig) -> np.ndarray:
+    """The picture at the camera's ``frame_size``, the pixels its zones, lines and calibration
+    are drawn in (a recording may be of a substream, or scaled down); unchanged without one."""
+    if config.frame_size is None or tuple(config.frame_size) == (image.shape[1], image.shape[0]):
+        return image
+    return cv2.resize(image, tuple(config.frame_size), interpolation=cv2.INTER_LINEAR)
+
+
+def _camera_on_picture(
+    config: CameraConfig, picture: np.ndarray, full_size: tuple[int, int] | None
+) -> CameraConfig:
+    """The camera with its coordinates in the picture's pixels. They are drawn in its
+    ``frame_size`` pixels (the main stream, even when a substream was analysed and recorded),
+    else in the analysed frames' (``full_size``, height and width; the recording may be
+    smaller)."""
+    drawn = config
+    if config.frame_size is None and full_size is not None:
+        drawn = config.model_copy(update={"frame_size": (full_size[1], full_size[0])})
+    return camera_for_frames(drawn, width=picture.shape[1], height=picture.shape[0])
+
+
 def _draw_zone_levels(
     image: np.ndarray,
     config: CameraConfig,
     metrics: list[MetricSample],
-    scale: float,
     levels: Mapping[str, str],
 ) -> None:
-    zones = [Zone(z.name, np.asarray(z.polygon, np.float32) * scale) for z in config.zones]
+    zones = [Zone(z.name, np.asarray(z.polygon, np.float32)) for z in config.zones]
     records = [
         ZoneMetrics(
             camera=s.camera,

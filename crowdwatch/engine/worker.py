@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from crowdwatch.config.scaling import analysed_source
 from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
 from crowdwatch.estimators.base import Estimator
@@ -282,7 +283,7 @@ class CameraWorker:
         analyzer = CameraAnalyzer(camera, self.estimator, self.event.heatmap, run_id=self.run_id)
         analyzer.heatmap = self._analyzer.heatmap
         self._analyzer = analyzer
-        if (camera.source, camera.source_fps) != (self.camera.source, self.camera.source_fps):
+        if _capture_of(camera) != _capture_of(self.camera):
             self._grabber.stop()
             self._grabber = self._make_grabber(camera).start()
             self._last_seq = 0
@@ -292,7 +293,7 @@ class CameraWorker:
 
     def _make_grabber(self, camera: CameraConfig) -> FrameGrabber:
         capture = replace(self.options.capture, file_fps=camera.source_fps)
-        return FrameGrabber(camera.source, capture)
+        return FrameGrabber(analysed_source(camera), capture)
 
     def _close(self) -> None:
         try:
@@ -328,3 +329,8 @@ class CameraWorker:
                 log.warning("camera %s: closed %d alert(s) left open by a crash", self.name, closed)
         except Exception:
             log.exception("camera %s: recovering the store after an unclean stop failed", self.name)
+
+
+def _capture_of(camera: CameraConfig) -> tuple[str | int, float | None]:
+    """What the camera's grabber depends on: the source it reads and its true frame rate."""
+    return analysed_source(camera), camera.source_fps

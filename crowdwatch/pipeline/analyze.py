@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from crowdwatch.config.scaling import analysed_source
 from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.errors import CrowdwatchError, SourceError
 from crowdwatch.estimators import Estimator, make_estimator
@@ -89,11 +90,14 @@ def analyze(
 ) -> RunSummary:
     """Analyse a video, folder, stream or webcam and write the run's files to ``out_dir``.
 
-    ``source`` overrides the camera's configured source. Whatever happens (a read error,
-    Ctrl-C), the files hold everything analysed up to that point and ``summary.json`` says whether
-    the run completed. With ``store`` (a path or URL, see :func:`crowdwatch.store.open_store`)
-    metrics, alerts and camera health also go to that store, video time 0 being the run's start;
-    with ``record`` too, the analysed frames and heat maps are recorded there for replay.
+    ``source`` overrides the camera's configured sources: it is what is analysed (the camera's
+    coordinates scaled from its ``frame_size`` to its frames when they differ). Without it the
+    camera's ``analysis_source`` (a substream) is analysed when it names one, else its
+    ``source``. Whatever happens (a read error, Ctrl-C), the files hold everything analysed up
+    to that point and ``summary.json`` says whether the run completed. With ``store`` (a path
+    or URL, see :func:`crowdwatch.store.open_store`) metrics, alerts and camera health also go
+    to that store, video time 0 being the run's start; with ``record`` too, the analysed frames
+    and heat maps are recorded there for replay.
     ``config_path`` is named (with its hash) in ``summary.json``.
 
     Raises:
@@ -108,7 +112,7 @@ def analyze(
     options = options or AnalysisOptions()
     camera = config.camera(camera_name)
     if source is not None:
-        camera = camera.model_copy(update={"source": source})
+        camera = camera.model_copy(update={"source": source, "analysis_source": None})
     if record is not None and store is None:
         raise ValueError("recording needs a store to index it: give store as well as record")
     prepare_run_folder(out_dir, overwrite=options.overwrite, keep_also=(store, record))
@@ -122,7 +126,7 @@ def analyze(
         # Failed before the first frame (the source, the model, the store): the folder still
         # gets a summary.json that says the run did not complete, and why.
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        summary = RunSummary(source=str(camera.source), camera=camera.name, estimator="")
+        summary = RunSummary(source=str(analysed_source(camera)), camera=camera.name, estimator="")
         summary.error = reason or type(exc).__name__
         try:
             write_json_atomically(out_dir / SUMMARY_FILE, summary.to_dict())
@@ -141,7 +145,7 @@ def _analyze_into(
     record: Path | None,
     config_path: Path | None,
 ) -> RunSummary:
-    with open_source(camera.source, file_fps=camera.source_fps) as frames:
+    with open_source(analysed_source(camera), file_fps=camera.source_fps) as frames:
         estimator = estimator or make_estimator(config.estimator)
         provenance = run_provenance(config, config_path=config_path, estimator=estimator)
         analyzer = CameraAnalyzer(camera, estimator, config.heatmap, run_id=provenance["run_id"])

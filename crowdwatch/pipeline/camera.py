@@ -20,6 +20,7 @@ from crowdwatch.annotate import (
     draw_points,
     draw_zones,
 )
+from crowdwatch.config.scaling import camera_for_frames, pixel_aspect
 from crowdwatch.config.schema import CameraConfig, HeatmapConfig
 from crowdwatch.errors import EstimatorError
 from crowdwatch.estimators.base import Estimator
@@ -37,8 +38,11 @@ class CameraAnalyzer:
 
     The scene (zones, lines, calibration raised to where the estimator puts people) is built
     from the first frame's size and its estimate's :class:`~crowdwatch.types.Anchor`; a later
-    estimate with another anchor is an error, never a silent switch. ``run_id`` is part of
-    every alert id, so two runs over one recording never share an alert.
+    estimate with another anchor is an error, never a silent switch. The camera's pixel
+    coordinates, drawn on frames of its ``frame_size`` (the main stream), are scaled to that
+    first frame's size there (a substream's, a smaller recording's), and ``camera`` is the
+    camera in the analysed frames' pixels from then on. ``run_id`` is part of every alert id, so
+    two runs over one recording never share an alert.
 
     Example:
         >>> analyzer = CameraAnalyzer(camera_config, make_estimator())  # doctest: +SKIP
@@ -145,7 +149,11 @@ class CameraAnalyzer:
         return self.scene
 
     def _start(self, width: int, height: int, anchor: Anchor) -> None:
-        self.scene = build_scene(self.camera, width=width, height=height, anchor=anchor)
+        aspect = pixel_aspect(self.camera, width=width, height=height)
+        self.camera = camera_for_frames(self.camera, width=width, height=height)
+        self.scene = build_scene(
+            self.camera, width=width, height=height, anchor=anchor, pixel_aspect=aspect
+        )
         self.dynamics = CrowdDynamics(self.scene, self.camera)
         configs = {zone.name: zone for zone in self.camera.zones}
         rules = {}

@@ -1,33 +1,51 @@
 """Checks of a camera's geometry against its frames: zones, lines and calibration in view.
 
-Run by ``crowdwatch config check`` (which opens each camera for its frame size) and by every
-analysis once its first frame gives the size, so ``analyze`` and the live engine refuse the
-same configs that ``config check`` reports.
+Run by ``crowdwatch config check`` (which opens each camera's analysed source for its frame
+size) and by every analysis once its first frame gives the size, so ``analyze`` and the live
+engine refuse the same configs that ``config check`` reports. Both check the camera as it is
+analysed: its coordinates scaled to the analysed frames (a substream's) when those differ from
+the ``frame_size`` they were drawn on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from crowdwatch.calibration import CalibrationError, GroundCalibration
 from crowdwatch.calibration.raised import focal_length_px
 from crowdwatch.calibration.settings import build_calibration
+from crowdwatch.config.scaling import analysed_source, camera_for_frames, frame_scale
 from crowdwatch.config.schema import CameraConfig, EventConfig, Point
 from crowdwatch.errors import SourceError
 from crowdwatch.sources import VideoFileSource, open_source
+from crowdwatch.sources.video import _redact
 from crowdwatch.venue import camera_footprint, venue_problems
 
 FrameSizeProbe = Callable[[CameraConfig], tuple[int, int]]
 
 
 def probe_frame_size(camera: CameraConfig) -> tuple[int, int]:
-    """(width, height) of a camera's frames: from the config, else by reading one frame."""
+    """(width, height) of the frames a camera's analysis reads: its ``analysis_source``'s
+    (read from one frame), else its ``frame_size``, else its source's first frame's."""
+    if camera.analysis_source is None and camera.frame_size is not None:
+        return camera.frame_size
+    return _first_frame_size(analysed_source(camera))
+
+
+def drawn_frame_size(camera: CameraConfig) -> tuple[int, int]:
+    """(width, height) of the frames a camera's pixel coordinates are drawn in: its
+    ``frame_size`` (the main stream's), else its source's first frame's."""
     if camera.frame_size is not None:
         return camera.frame_size
-    with open_source(camera.source) as source:
+    return _first_frame_size(camera.source)
+
+
+def _first_frame_size(spec: str | int) -> tuple[int, int]:
+    with open_source(spec) as source:
         if isinstance(source, VideoFileSource):
             image = source.first_frame
         else:
@@ -35,37 +53,90 @@ def probe_frame_size(camera: CameraConfig) -> tuple[int, int]:
     return int(image.shape[1]), int(image.shape[0])
 
 
+@dataclass(frozen=True, kw_only=True)
+class AnalysedView:
+    """What one camera's analysis reads: which source, at what frame size, and the camera with
+    its pixel coordinates scaled to those frames (``analysed``)."""
+
+    camera: CameraConfig
+    width: int
+    height: int
+
+    @cached_property
+    def analysed(self) -> CameraConfig:
+        """The camera in the analysed frames' pixels."""
+        return camera_for_frames(self.camera, width=self.width, height=self.height)
+
+    @property
+    def scaled(self) -> bool:
+        """True when the analysed frames are not the frames the coordinates are drawn on."""
+        return self.analysed is not self.camera
+
+    def describe(self) -> str:
+        """One line: the source analysed, its frame size and the scale of the coordinates."""
+        which = "analysis_source" if self.camera.analysis_source is not None else "source"
+        source = analysed_source(self.camera)
+        shown = f"webcam {source}" if isinstance(source, int) else _redact(str(source))
+        size = f"{self.width}x{self.height}"
+        text = f"camera {self.camera.name}: analyses its {which} {shown} at {size}"
+        if not self.scaled:
+            return text
+        sx, sy = frame_scale(self.camera, width=self.width, height=self.height)
+        drawn_w, drawn_h = self.camera.frame_size
+        return f"{text}, its coordinates scaled x {sx:.4g}, y {sy:.4g} from {drawn_w}x{drawn_h}"
+
+
+@dataclass
+class FrameCheck:
+    """:func:`check_frames`' findings: one ``- ...`` line per problem, and the view of every
+    camera whose frames could be read."""
+
+    problems: list[str] = field(default_factory=list)
+    views: list[AnalysedView] = field(default_factory=list)
+
+
 def check_against_frames(
     config: EventConfig, probe: FrameSizeProbe = probe_frame_size
 ) -> list[str]:
-    """Every problem that needs a camera's frame size to see, one line each.
+    """Every problem that needs a camera's frame size to see, one line each (see
+    :func:`check_frames`)."""
+    return check_frames(config, probe).problems
+
+
+def check_frames(config: EventConfig, probe: FrameSizeProbe = probe_frame_size) -> FrameCheck:
+    """Each camera's geometry checked as its analysis will see it: scaled to the frames it
+    analyses (its ``analysis_source``'s when given), against their size.
 
     A camera whose source cannot be opened is reported and its geometry left unchecked.
     """
-    problems: list[str] = []
-    sizes: dict[str, tuple[int, int]] = {}
+    found = FrameCheck()
     for index, camera in enumerate(config.cameras):
         where = f"cameras[{index}] ({camera.name})"
         try:
             width, height = probe(camera)
         except (SourceError, StopIteration) as exc:
-            problems.append(f"- {where}: cannot read a frame to check geometry: {exc}")
+            found.problems.append(f"- {where}: cannot read a frame to check geometry: {exc}")
             continue
-        sizes[camera.name] = (width, height)
-        problems.extend(geometry_problems(camera, width=width, height=height, where=where))
-    if config.venue is not None and not problems:
-        problems.extend(_venue_problems(config, sizes))
-    return problems
+        view = AnalysedView(camera=camera, width=width, height=height)
+        found.views.append(view)
+        if view.scaled:
+            where += f" (scaled to its {width}x{height} analysed frames)"
+        found.problems.extend(
+            geometry_problems(view.analysed, width=width, height=height, where=where)
+        )
+    if config.venue is not None and not found.problems:
+        found.problems.extend(_venue_problems(config, found.views))
+    return found
 
 
-def _venue_problems(config: EventConfig, sizes: dict[str, tuple[int, int]]) -> list[str]:
+def _venue_problems(config: EventConfig, views: list[AnalysedView]) -> list[str]:
     """The venue against the cameras' ground footprints: zones nobody sees, gates outside every
     view, implausible footprints (see :func:`crowdwatch.venue.venue_problems`)."""
     footprints = {}
-    for camera in config.cameras:
-        calibration = build_calibration(camera.calibration)
-        footprints[camera.name] = (
-            camera_footprint(calibration, *sizes[camera.name]) if calibration else None
+    for view in views:
+        calibration = build_calibration(view.analysed.calibration)
+        footprints[view.camera.name] = (
+            camera_footprint(calibration, view.width, view.height) if calibration else None
         )
     lines = {camera.name: [line.name for line in camera.lines] for camera in config.cameras}
     return [

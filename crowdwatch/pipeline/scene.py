@@ -53,9 +53,21 @@ class Scene:
         return self.people_plane.to_image(ground).astype(np.float32)
 
 
-def build_scene(camera: CameraConfig, *, width: int, height: int, anchor: Anchor) -> Scene:
+def build_scene(
+    camera: CameraConfig,
+    *,
+    width: int,
+    height: int,
+    anchor: Anchor,
+    pixel_aspect: float = 1.0,
+) -> Scene:
     """The scene of ``camera`` for frames of ``width`` x ``height`` and an estimator whose people
     positions are at ``anchor``.
+
+    ``camera``'s pixel coordinates are those of these frames (see
+    :func:`crowdwatch.config.scaling.camera_for_frames`); ``pixel_aspect`` is the width over the
+    height of one of their pixels (not 1 for a substream of another shape than the main stream),
+    which the plane of heads needs.
 
     Raises:
         ConfigError: the camera's zones, lines or calibration do not fit frames of this size
@@ -67,7 +79,13 @@ def build_scene(camera: CameraConfig, *, width: int, height: int, anchor: Anchor
     calibration = build_calibration(camera.calibration)
     plane = calibration
     if calibration is not None and anchor is Anchor.HEAD:
-        plane = raised_calibration(calibration, camera.calibration.head_height_m, width, height)
+        plane = raised_calibration(
+            calibration,
+            camera.calibration.head_height_m,
+            width,
+            height,
+            pixel_aspect=pixel_aspect,
+        )
     scene = Scene(
         width=width,
         height=height,

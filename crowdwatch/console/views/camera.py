@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -24,7 +23,7 @@ from crowdwatch.console.charts import (
     trend_chart,
 )
 from crowdwatch.console.context import ConsoleContext
-from crowdwatch.console.pictures import Picture
+from crowdwatch.console.pictures import Picture, at_frame_size
 from crowdwatch.console.widgets import (
     WINDOWS,
     camera_picker,
@@ -173,19 +172,11 @@ def _birds_eye(config: CameraConfig | None, picture: Picture | None, latest) -> 
     ]
     try:
         calibration = build_calibration(config.calibration)
-        view = birds_eye_view(_full_size(picture.image, config), calibration, zones)
+        view = birds_eye_view(at_frame_size(picture.image, config), calibration, zones)
     except CalibrationError as problem:
         st.caption(f"Bird's-eye view unavailable: {problem}")
         return
     show_picture(view, "bird's-eye view (ground, north up), zones by people/m²", max_width=600)
-
-
-def _full_size(image: np.ndarray, config: CameraConfig) -> np.ndarray:
-    """The picture at the camera's own frame size (recordings may be scaled down), so that
-    the calibration's pixel coordinates apply."""
-    if config.frame_size is None or tuple(config.frame_size) == (image.shape[1], image.shape[0]):
-        return image
-    return cv2.resize(image, tuple(config.frame_size), interpolation=cv2.INTER_LINEAR)
 
 
 def _clock(epoch: float) -> str:

@@ -33,7 +33,7 @@ from crowdwatch.console.geometry import (
     format_points,
     parse_points,
 )
-from crowdwatch.console.pictures import alert_snapshot, raw_frame
+from crowdwatch.console.pictures import alert_snapshot, at_frame_size, raw_frame
 from crowdwatch.console.whatif import with_thresholds
 from crowdwatch.console.widgets import threshold_sliders
 
@@ -82,14 +82,15 @@ def render(ctx: ConsoleContext) -> None:
 
 
 def _picture(ctx: ConsoleContext, camera: CameraConfig) -> np.ndarray | None:
-    """A frame as filmed (zones are drawn in the camera's own pixels), else an alert snapshot."""
+    """A frame as filmed, else an alert snapshot, at the camera's ``frame_size``: zones are
+    drawn in the main stream's pixels even when a substream was analysed and recorded."""
     frame = raw_frame(ctx.store, camera.name, ctx.folders)
     if frame is None:
         frame = source_frame(camera)
     if frame is None:
         snapshot = alert_snapshot(ctx.store, camera.name, ctx.folders)
         frame = snapshot.image if snapshot else None
-    return frame
+    return at_frame_size(frame, camera) if frame is not None else None
 
 
 # -- zones --------------------------------------------------------------------------------------

@@ -1,8 +1,27 @@
-"""Per-frame density images: each person a Gaussian whose mass is exactly 1."""
+"""Per-frame density images: each person a Gaussian whose mass is exactly 1; maps reduced with
+their mass kept."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+
+def reduce_mass(density: np.ndarray, *, width: int, height: int) -> np.ndarray:
+    """People per reduced pixel (height, width) float32: the density map's area mean over each
+    reduced pixel times the full pixels it covers, (H x W) / (height x width), so the map still
+    sums to the count.
+
+    Example:
+        >>> d = np.ones((8, 8), np.float32)
+        >>> reduce_mass(d, width=4, height=4)[0, 0], float(reduce_mass(d, width=4, height=4).sum())
+        (np.float32(4.0), 64.0)
+    """
+    small = cv2.resize(
+        density.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_AREA
+    )
+    small *= np.float32(density.shape[0] * density.shape[1] / (height * width))
+    return small
 
 
 def splat_points(

@@ -17,13 +17,14 @@ either and cancels the back-and-forth of jittering detections.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from crowdwatch.calibration.homography import GroundCalibration
+from crowdwatch.heatmap.density import reduce_mass
 from crowdwatch.motion.optical_flow import (
     DEFAULT_MIN_MOTION_PX,
     DenseFlow,
@@ -257,8 +258,12 @@ class LineFlowMeter:
             ``"image"``: the flux moves with the frames' optical flow; for dense crowds, where
             the density map is too smooth to show motion. Needs ``image`` in :meth:`update`.
         window_s: jitter-cancelling window of the crossing counts (see :class:`LineFlowCounter`).
-        flow: the optical-flow engine (default :class:`DenseFlow`).
+        flow: the optical-flow engine (default :class:`DenseFlow`), run on the reduced crop.
         margin_px: motion is computed on the lines' bounding box grown by this margin.
+        work_scale: the crop is reduced by this factor first (its mass kept) and every step
+            runs there, the smoothing scales shrunk alike: the flux through a line (people per
+            pixel² x pixels per frame x pixels of line) is the same in any pixels, and a
+            density map carries nothing finer than its estimator's stride (8 px) anyway.
 
     Example:
         >>> meter = LineFlowMeter([line], calibration, dt_s=1 / 7)  # doctest: +SKIP
@@ -276,6 +281,7 @@ class LineFlowMeter:
         window_s: float = 1.0,
         flow: DenseFlow | None = None,
         margin_px: int = 64,
+        work_scale: float = 1.0,
     ) -> None:
         if not lines:
             raise ValueError("a line flow meter needs at least one counting line")
@@ -292,6 +298,9 @@ class LineFlowMeter:
         self.motion: MotionSource = motion
         self.flow = flow or DenseFlow()
         self.margin_px = int(margin_px)
+        if not 0 < work_scale <= 1:
+            raise ValueError(f"work_scale must be in (0, 1], got {work_scale}")
+        self.work_scale = float(work_scale)
         self.counters = {line.name: LineFlowCounter(window_s) for line in self.lines}
         self._previous_density: np.ndarray | None = None
         self._previous_image: np.ndarray | None = None
@@ -302,33 +311,57 @@ class LineFlowMeter:
             raise ValueError("image motion needs the frame: update(density, image)")
         # Motion is only needed around the lines: work on that crop (a fraction of the frame).
         x0, y0, x1, y1 = self._crop_box(density.shape)
-        density = density[y0:y1, x0:x1]
-        image = None if image is None else image[y0:y1, x0:x1]
+        density, image = self._reduced_crop(density, image, (x0, y0, x1, y1))
+        scale = density.shape[1] / (x1 - x0), density.shape[0] / (y1 - y0)
         previous_density, previous_image = self._previous_density, self._previous_image
         self._previous_density, self._previous_image = density, image
         if previous_density is None or previous_density.shape != density.shape:
             return {}
+        shrink = float(np.mean(scale))  # smoothing and steps, in reduced pixels
         if self.motion == "density":
             motion = density_flow(previous_density, density, self.flow)
-            mass = moving_mass(previous_density, density, motion)
+            mass = moving_mass(previous_density, density, motion, sigma_px=3.0 * shrink)
         else:
             if previous_image is None or image is None or previous_image.shape != image.shape:
                 return {}
             motion = self.flow(previous_image, image)
             mass = density
-        calibration = self.calibration.cropped(x0, y0)
+        calibration = _reduced_calibration(self.calibration, (x0, y0), scale)
         results = {}
         for line in self.lines:
             local = CountingLine(
                 line.name,
-                (line.start[0] - x0, line.start[1] - y0),
-                (line.end[0] - x0, line.end[1] - y0),
+                ((line.start[0] - x0) * scale[0], (line.start[1] - y0) * scale[1]),
+                ((line.end[0] - x0) * scale[0], (line.end[1] - y0) * scale[1]),
                 line.positive,
             )
-            result = line_flow(mass, motion, local, calibration, self.dt_s)
+            result = line_flow(
+                mass,
+                motion,
+                local,
+                calibration,
+                self.dt_s,
+                sigma_px=6.0 * shrink,
+                min_motion_px=DEFAULT_MIN_MOTION_PX * shrink,
+                step_px=0.5 * shrink,
+            )
             self.counters[line.name].update(result)
             results[line.name] = result
         return results
+
+    def _reduced_crop(
+        self, density: np.ndarray, image: np.ndarray | None, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The density (mass kept) and frame cropped to ``box`` and reduced by ``work_scale``."""
+        x0, y0, x1, y1 = box
+        density, image = density[y0:y1, x0:x1], None if image is None else image[y0:y1, x0:x1]
+        if self.work_scale == 1.0:
+            return density, image
+        width = max(1, round((x1 - x0) * self.work_scale))
+        height = max(1, round((y1 - y0) * self.work_scale))
+        if image is not None:
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return reduce_mass(density, width=width, height=height), image
 
     def _crop_box(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         height, width = shape[:2]
@@ -350,6 +383,18 @@ class LineFlowMeter:
     def reset(self) -> None:
         """Forget the previous frame (after a cut); the counts stay."""
         self._previous_density = self._previous_image = None
+
+
+def _reduced_calibration(
+    calibration: GroundCalibration, origin: tuple[int, int], scale: tuple[float, float]
+) -> GroundCalibration:
+    """The calibration of the crop at ``origin`` reduced by ``scale`` (sx, sy): reduced pixel
+    (u, v) is full-frame pixel (x0 + u / sx, y0 + v / sy)."""
+    cropped = calibration.cropped(*origin)
+    if scale == (1.0, 1.0):
+        return cropped
+    to_crop = np.diag([1.0 / scale[0], 1.0 / scale[1], 1.0])
+    return replace(cropped, homography=cropped.homography @ to_crop)
 
 
 def crossings_between(

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.config.schema import CameraConfig
+from crowdwatch.heatmap.density import reduce_mass
 from crowdwatch.measures import (
     density_level_of_service,
     flow_level_of_service,
@@ -54,6 +55,8 @@ FLOW_PRESET = "ultrafast"
 #: clip the people-weighted zone speed is 0.940 m/s against the tracks' 0.966 (level 0: 1.130,
 #: 17 % high from limbs swinging) at a third of the flow's cost (``benchmarks/pets_safety.py``).
 FLOW_FINEST_SCALE = 1
+#: The line meter reduces its crop around the lines by this factor before measuring motion.
+LINE_WORK_SCALE = 0.5
 
 
 class _ZoneHistory:
@@ -108,7 +111,16 @@ class CrowdDynamics:
             else None
         )
         self.meter = (
-            LineFlowMeter(scene.lines, scene.people_plane, dt_s=1.0, motion=camera.line_motion)
+            LineFlowMeter(
+                scene.lines,
+                scene.people_plane,
+                dt_s=1.0,
+                motion=camera.line_motion,
+                # The meter works on its crop at half size (LINE_WORK_SCALE); its flow runs on
+                # that, refined to level 1 as above.
+                flow=DenseFlow(scale=1.0, preset=flow_preset, finest_scale=flow_finest_scale),
+                work_scale=LINE_WORK_SCALE,
+            )
             if calibrated and scene.lines
             else None
         )
@@ -137,7 +149,9 @@ class CrowdDynamics:
         velocity = self._velocity(frame, dt)
         people = pressure = None
         if velocity is not None:
-            people = _reduce_density(estimate.density, velocity.shape[:2])
+            people = reduce_mass(
+                estimate.density, width=velocity.shape[1], height=velocity.shape[0]
+            )
             if ground_m2 is not None and self.scene.mapper is not None:
                 pressure = crowd_pressure_map(
                     self.scene.mapper.grid_at(ground_m2, velocity.shape[:2]),
@@ -235,12 +249,3 @@ class CrowdDynamics:
                 )
             )
         return records
-
-
-def _reduce_density(density: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """People per reduced pixel: the density map summed over each reduced pixel (area mean
-    times the pixels it covers), so the mass, the count, is kept."""
-    height, width = shape
-    small = cv2.resize(density, (width, height), interpolation=cv2.INTER_AREA)
-    small *= np.float32(density.shape[0] * density.shape[1] / (height * width))
-    return small

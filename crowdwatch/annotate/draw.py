@@ -109,7 +109,7 @@ def banded_overlay(
         cv2.add(index, 1, dst=index, mask=cv2.compare(values, float(bound), cv2.CMP_GE))
     table = np.zeros((256, 1, 3), np.uint8)
     table[: len(scale.colours), 0] = np.array(scale.colours, np.uint8)
-    colours = cv2.LUT(cv2.merge([index, index, index]), table)
+    colours = cv2.applyColorMap(index, table)  # the band's colour: a 3-channel table look-up
     blended = cv2.addWeighted(frame, 1.0 - alpha, colours, alpha, 0.0)
     cv2.copyTo(blended, shown, image)
     return image

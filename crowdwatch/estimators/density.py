@@ -92,8 +92,10 @@ def density_to_frame(cells: np.ndarray, height: int, width: int) -> np.ndarray:
     if total <= 0.0:
         return np.zeros((height, width), np.float32)
     frame = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    np.maximum(frame, 0.0, out=frame)
-    return frame * np.float32(total / max(float(frame.sum(dtype=np.float64)), 1e-12))
+    if cells.min() < 0:  # bilinear weights are convex: non-negative cells give a map >= 0
+        np.maximum(frame, 0.0, out=frame)
+    frame *= np.float32(total / max(cv2.sumElems(frame)[0], 1e-12))  # sumElems: in double
+    return frame
 
 
 def local_maxima(density: np.ndarray, count: float, min_value: float = 0.0) -> np.ndarray:

@@ -13,7 +13,13 @@ Typical use::
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
 from crowdwatch.engine.engine import Engine, EngineOptions, run_engine
 from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
-from crowdwatch.engine.worker import CameraWorker, LockedEstimator, WorkerOptions, WorkerStats
+from crowdwatch.engine.worker import (
+    CameraWorker,
+    SharedEstimator,
+    WorkerOptions,
+    WorkerStats,
+    model_threads_and_slots,
+)
 
 __all__ = [
     "CameraWorker",
@@ -24,7 +30,8 @@ __all__ = [
     "EngineOptions",
     "FrameGrabber",
     "Grab",
-    "LockedEstimator",
+    "SharedEstimator",
+    "model_threads_and_slots",
     "WorkerOptions",
     "WorkerStats",
     "run_engine",

@@ -31,14 +31,17 @@ class CameraHost:
 
     def __init__(self, event: dict, store_url: str) -> None:
         from crowdwatch.engine.memory import limit_malloc_arenas
-        from crowdwatch.engine.worker import LockedEstimator
+        from crowdwatch.engine.worker import SharedEstimator, model_threads_and_slots
         from crowdwatch.estimators import make_estimator
         from crowdwatch.store import open_store
 
         limit_malloc_arenas()
         self.config = EventConfig.model_validate(event)
         self.store = open_store(store_url)
-        self.estimator = LockedEstimator(make_estimator(self.config.estimator))
+        threads, slots = model_threads_and_slots(len(self.config.cameras))
+        self.estimator = SharedEstimator(
+            make_estimator(self.config.estimator, threads=threads), slots=slots
+        )
         self.workers: dict[str, Any] = {}
         self._venue_inputs: dict[str, Any] = {}  # camera -> its newest VenueInput
 

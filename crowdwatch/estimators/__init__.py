@@ -28,8 +28,9 @@ def resolve_kind(config: EstimatorConfig) -> str:
     return "ssd"
 
 
-def make_estimator(config: EstimatorConfig | None = None) -> Estimator:
-    """Build the estimator a config asks for (the default: the shipped density model).
+def make_estimator(config: EstimatorConfig | None = None, *, threads: int = 2) -> Estimator:
+    """Build the estimator a config asks for (the default: the shipped density model), its
+    model on ``threads`` threads per call where the backend takes a setting (onnxruntime).
 
     Example:
         >>> estimator = make_estimator(EstimatorConfig(kind="ssd"))  # doctest: +SKIP
@@ -39,7 +40,7 @@ def make_estimator(config: EstimatorConfig | None = None) -> Estimator:
     if kind == "density":
         from crowdwatch.estimators.density import DensityEstimator
 
-        return DensityEstimator(model_path=config.model)
+        return DensityEstimator(model_path=config.model, threads=threads)
     if kind == "ssd":
         from crowdwatch.estimators.ssd import SsdPersonDetector
 

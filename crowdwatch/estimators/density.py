@@ -143,6 +143,8 @@ class DensityEstimator:
 
     name = "density"
     anchor = Anchor.HEAD  # the network was trained on head annotations
+    #: An onnxruntime session runs calls from several threads at once (see SharedEstimator).
+    concurrent_calls = True
 
     def __init__(
         self, model_path: Path | None = None, threads: int = 2, max_side: int = DEFAULT_MAX_SIDE

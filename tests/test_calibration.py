@@ -230,12 +230,18 @@ def test_people_one_metre_apart_read_one_per_square_metre(camera):
     assert zone_density(count, area) == pytest.approx(1.0)
 
 
-def test_ground_grid_conserves_people(camera):
+def scattered_people(camera, *, people: int, seed: int):
+    """The camera's mapper and a density map of ``people`` one-pixel people on its ground."""
     _, calibration = camera
     mapper = GroundDensityMapper(calibration, (WIDTH, HEIGHT), bounds=(-15, -6, 15, 30))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     density = np.zeros((HEIGHT, WIDTH), np.float32)
-    density[rng.integers(300, 560, 20), rng.integers(100, 700, 20)] = 1.0
+    density[rng.integers(300, 560, people), rng.integers(100, 700, people)] = 1.0
+    return mapper, density
+
+
+def test_ground_grid_conserves_people(camera):
+    mapper, density = scattered_people(camera, people=20, seed=0)
     grid = mapper.ground_grid(density)
     assert grid.sum() * mapper.grid.cell_m**2 == pytest.approx(density.sum(), rel=1e-3)
 
@@ -243,11 +249,7 @@ def test_ground_grid_conserves_people(camera):
 def test_grid_read_on_a_reduced_field_matches_the_full_map_averaged(camera):
     """What crowd pressure reads (the grid at quarter-size pixels) is the per-pixel map's
     area mean there, without making the full-frame map."""
-    _, calibration = camera
-    mapper = GroundDensityMapper(calibration, (WIDTH, HEIGHT), bounds=(-15, -6, 15, 30))
-    rng = np.random.default_rng(1)
-    density = np.zeros((HEIGHT, WIDTH), np.float32)
-    density[rng.integers(300, 560, 40), rng.integers(100, 700, 40)] = 1.0
+    mapper, density = scattered_people(camera, people=40, seed=1)
     grid = mapper.ground_grid(density)
     small = mapper.grid_at(grid, (HEIGHT // 4, WIDTH // 4))
     full = np.nan_to_num(mapper.grid_to_image(grid))

@@ -216,3 +216,37 @@ def test_kill_9_mid_run_loses_nothing_committed_and_the_engine_resumes(
     orphans = [store.alert(alert_id) for alert_id in alerts_before]
     assert all(alert.closed is not None for alert in orphans)
     assert {h.state for h in store.health()} == {"stopped"}
+
+
+def test_cameras_share_the_density_model_as_calls_side_by_side():
+    """The onnxruntime model takes one single-threaded call per core at once and gives the same
+    estimate as alone; a backend that does not declare it (OpenCV's DNN SSD) takes one call at a
+    time."""
+    import cv2
+    import numpy as np
+
+    from crowdwatch.engine import SharedEstimator, model_threads_and_slots
+    from crowdwatch.estimators.density import DensityEstimator
+    from crowdwatch.estimators.ssd import SsdPersonDetector
+    from crowdwatch.paths import sample_video
+
+    assert model_threads_and_slots(1, cores=2) == (2, 1)
+    assert model_threads_and_slots(6, cores=2) == (1, 2)
+    capture = cv2.VideoCapture(str(sample_video()))
+    frames = [capture.read()[1] for _ in range(4)]
+    capture.release()
+    shared = SharedEstimator(DensityEstimator(threads=1), slots=2)
+    assert shared.slots == 2
+    alone = [shared.estimate(frame).count for frame in frames]
+    side_by_side: dict[int, float] = {}
+
+    def estimate(index: int) -> None:
+        side_by_side[index] = shared.estimate(frames[index]).count
+
+    threads = [threading.Thread(target=estimate, args=(i,)) for i in range(len(frames))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert np.allclose([side_by_side[i] for i in range(len(frames))], alone, rtol=1e-5)
+    assert SharedEstimator(SsdPersonDetector(), slots=2).slots == 1

@@ -165,17 +165,21 @@ class GroundCalibration:
             "valid_sign": self.valid_sign,
         }
 
+    def resampled(self, to_original: np.ndarray) -> GroundCalibration:
+        """The same calibration for another image of the same view, whose pixel p (homogeneous)
+        shows the original image's pixel ``to_original @ p`` (3 x 3: a crop, a resize, a
+        stretch to square pixels, or several of them composed)."""
+        return replace(self, homography=self.homography @ np.asarray(to_original, np.float64))
+
     def scaled(self, factor: float) -> GroundCalibration:
         """The same calibration for the image resized by ``factor`` (0.5 = half size)."""
         if factor <= 0:
             raise CalibrationError(f"an image scale factor must be positive, got {factor}")
-        to_original = np.diag([1.0 / factor, 1.0 / factor, 1.0])
-        return replace(self, homography=self.homography @ to_original)
+        return self.resampled(np.diag([1.0 / factor, 1.0 / factor, 1.0]))
 
     def cropped(self, x0: float, y0: float) -> GroundCalibration:
         """The same calibration for the sub-image whose top-left pixel is (x0, y0)."""
-        to_original = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-        return replace(self, homography=self.homography @ to_original)
+        return self.resampled(np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]))
 
     # ----- mapping ------------------------------------------------------------------------------
 

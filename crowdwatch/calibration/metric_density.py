@@ -14,7 +14,7 @@ near or far from the camera. The grid itself is the bird's-eye view of people pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -51,6 +51,18 @@ class GroundGrid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(x_min, y_min, x_max, y_max) in metres, as :meth:`GroundCalibration.birds_eye` takes."""
         return self.x_min, self.y_min, self.x_max, self.y_max
+
+    def contains(self, column: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Whether fractional (column, row) coordinates from :meth:`cell_of` fall in a cell of
+        the grid (NaN: no)."""
+        rows, columns = self.shape
+        return (
+            np.isfinite(column)
+            & (column >= -0.5)
+            & (column < columns - 0.5)
+            & (row >= -0.5)
+            & (row < rows - 0.5)
+        )
 
     def cell_of(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (column, row) coordinates of ground points, cell centres at integers."""
@@ -106,13 +118,7 @@ class GroundDensityMapper:
         self._map_x, self._map_y = (
             m.astype(np.float32) for m in self.grid.cell_of(ground_x, ground_y)
         )
-        inside = (
-            np.isfinite(self._map_x)
-            & (self._map_x >= -0.5)
-            & (self._map_x < columns - 0.5)
-            & (self._map_y >= -0.5)
-            & (self._map_y < rows - 0.5)
-        )
+        inside = self.grid.contains(self._map_x, self._map_y)
         self.mapped = inside
         self._kernel = disk_kernel(radius_m, cell_m)
         # What grid_to_image reads every frame, made once: finite sampling maps and the pixels
@@ -136,15 +142,9 @@ class GroundDensityMapper:
         # Block (u, v)'s centre is full-frame pixel (u * sx + (sx - 1) / 2, v * sy + ...).
         sx, sy = width / block_width, height / block_height
         to_full = np.array([[sx, 0.0, (sx - 1) / 2], [0.0, sy, (sy - 1) / 2], [0.0, 0.0, 1.0]])
-        centres = replace(calibration, homography=calibration.homography @ to_full)
+        centres = calibration.resampled(to_full)
         cell_x, cell_y = self.grid.cell_of(*centres.ground_maps(block_width, block_height))
-        inside = (
-            np.isfinite(cell_x)
-            & (cell_x >= -0.5)
-            & (cell_x < columns - 0.5)
-            & (cell_y >= -0.5)
-            & (cell_y < rows - 0.5)
-        )
+        inside = self.grid.contains(cell_x, cell_y)
         blocks = np.flatnonzero(inside)
         cells = np.rint(cell_y.reshape(-1)[blocks]).astype(np.int64) * columns + np.rint(
             cell_x.reshape(-1)[blocks]
@@ -172,15 +172,7 @@ class GroundDensityMapper:
 
     def grid_to_image(self, grid: np.ndarray) -> np.ndarray:
         """A :meth:`ground_grid` read back at each pixel's ground position (H, W); NaN off it."""
-        values = cv2.remap(
-            grid,
-            self._remap_x,
-            self._remap_y,
-            interpolation=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        values.reshape(-1)[self._unmapped] = np.nan
-        return values
+        return _read_grid(grid, self._remap_x, self._remap_y, unmapped=self._unmapped, fill=np.nan)
 
     def grid_at(self, grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """A :meth:`ground_grid` read back on a reduced image of ``shape`` (h, w): each reduced
@@ -188,11 +180,7 @@ class GroundDensityMapper:
         where that pixel sees no grid (as crowd pressure reads it). It costs (h x w) / (H x W)
         of :meth:`grid_to_image` and no full-frame map."""
         map_x, map_y, unmapped = self._reduced_maps(*shape)
-        values = cv2.remap(
-            grid, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        values.reshape(-1)[unmapped] = 0.0
-        return values
+        return _read_grid(grid, map_x, map_y, unmapped=unmapped, fill=0.0)
 
     def _reduced_maps(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Grid coordinates of a reduced image's pixels and its unmapped pixels, once per size."""
@@ -220,6 +208,23 @@ class GroundDensityMapper:
                 f"density map has shape {density.shape}, the mapper was built for "
                 f"{height}x{width} (height x width)"
             )
+
+
+def _read_grid(
+    grid: np.ndarray,
+    map_x: np.ndarray,
+    map_y: np.ndarray,
+    *,
+    unmapped: np.ndarray,
+    fill: float,
+) -> np.ndarray:
+    """The grid sampled bilinearly at fractional cell coordinates, ``fill`` at the flat indices
+    of the pixels that see no grid."""
+    values = cv2.remap(
+        grid, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    values.reshape(-1)[unmapped] = fill
+    return values
 
 
 #: Pixels are summed in blocks of this side before their mass is moved to the ground.

@@ -107,9 +107,8 @@ def _raised_on_square_pixels(
     """:func:`raised_calibration` of frames with non-square pixels: computed on the frames
     stretched to square pixels (x' = x * pixel_aspect), then mapped back to the frames' pixels."""
     to_square = np.diag([pixel_aspect, 1.0, 1.0])
-    square = replace(calibration, homography=calibration.homography @ np.linalg.inv(to_square))
-    raised = raised_calibration(square, height_m, width * pixel_aspect, height)
-    return replace(raised, homography=raised.homography @ to_square)
+    square = calibration.resampled(np.linalg.inv(to_square))
+    return raised_calibration(square, height_m, width * pixel_aspect, height).resampled(to_square)
 
 
 def _centred_ground_to_image(

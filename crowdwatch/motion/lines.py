@@ -17,7 +17,7 @@ either and cancels the back-and-forth of jittering detections.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
@@ -326,7 +326,10 @@ class LineFlowMeter:
                 return {}
             motion = self.flow(previous_image, image)
             mass = density
-        calibration = _reduced_calibration(self.calibration, (x0, y0), scale)
+        # Reduced crop pixel (u, v) is full-frame pixel (x0 + u / sx, y0 + v / sy).
+        calibration = self.calibration.resampled(
+            np.array([[1.0 / scale[0], 0.0, x0], [0.0, 1.0 / scale[1], y0], [0.0, 0.0, 1.0]])
+        )
         results = {}
         for line in self.lines:
             local = CountingLine(
@@ -383,18 +386,6 @@ class LineFlowMeter:
     def reset(self) -> None:
         """Forget the previous frame (after a cut); the counts stay."""
         self._previous_density = self._previous_image = None
-
-
-def _reduced_calibration(
-    calibration: GroundCalibration, origin: tuple[int, int], scale: tuple[float, float]
-) -> GroundCalibration:
-    """The calibration of the crop at ``origin`` reduced by ``scale`` (sx, sy): reduced pixel
-    (u, v) is full-frame pixel (x0 + u / sx, y0 + v / sy)."""
-    cropped = calibration.cropped(*origin)
-    if scale == (1.0, 1.0):
-        return cropped
-    to_crop = np.diag([1.0 / scale[0], 1.0 / scale[1], 1.0])
-    return replace(cropped, homography=cropped.homography @ to_crop)
 
 
 def crossings_between(

@@ -66,8 +66,9 @@ class SharedEstimator:
     anchor, as every estimate does.
 
     Several cameras' frames on single-threaded sessions side by side beat one frame at a time
-    on every core: at 640x360 the density model does 26.0 frames/s on 2 cores that way against
-    16.8 (``benchmarks/cameras_capacity.py`` measures the engine).
+    on every core: at 640x360 the density model does 20.9 - 26.0 frames/s on 2 cores that way
+    against 16.8 - 17.5 (``benchmarks/model_calls.py``; ``benchmarks/cameras_capacity.py``
+    measures the engine).
     """
 
     def __init__(self, estimator: Estimator, *, slots: int = 1) -> None:

@@ -1,4 +1,5 @@
-"""The shipped density model (models/crowd_density.onnx) on real images, and its export path.
+"""The shipped density model (models/crowd_density_int8.onnx, quantised from crowd_density.onnx)
+on real images, and its export path.
 
 Real data comes from ``$CROWDWATCH_DATA`` (default ``../shared/data``); tests needing it skip
 cleanly when it is absent. The model itself ships in the repository, so it always loads offline.
@@ -18,6 +19,7 @@ from crowdwatch.estimators.density import (
     DensityEstimator,
     default_model_path,
     density_to_frame,
+    float_model_path,
     local_maxima,
     prepare_input,
 )
@@ -59,6 +61,19 @@ def test_shipped_model_loads_offline_and_is_small() -> None:
     estimator = DensityEstimator()
     assert isinstance(estimator, Estimator)
     assert estimator.name == "density"
+
+
+def test_int8_model_counts_as_the_float_model_it_is_quantised_from(street_image) -> None:
+    """Both ship; int8 is the default and must count within a few per cent of float on real
+    scenes, dense and sparse (the validation split's MAEs: benchmarks/quantize_density.py)."""
+    int8, floating = DensityEstimator(), DensityEstimator(float_model_path())
+    assert int8.model_path.name == "crowd_density_int8.onnx"
+    assert int8.model_path.stat().st_size < floating.model_path.stat().st_size / 2
+    dense = (int8.estimate(street_image).count, floating.estimate(street_image).count)
+    assert dense[0] == pytest.approx(dense[1], rel=0.05), dense
+    frames = _pets_frames(200)[::50]
+    sparse = [(int8.estimate(f).count, floating.estimate(f).count) for _, f, _ in frames]
+    assert all(abs(a - b) <= 0.6 for a, b in sparse), sparse
 
 
 def test_missing_model_names_the_path(tmp_path: Path) -> None:
@@ -159,7 +174,8 @@ def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
 
 
 def test_shipped_onnx_is_the_committed_checkpoints_weights(street_image) -> None:
-    """The ONNX file and the training framework give the same density for the shipped weights."""
+    """The float ONNX file (which the int8 one is quantised from) and the training framework give
+    the same density for the committed weights."""
     torch = pytest.importorskip("torch")
     from crowdwatch.training.model import DensityNet
 
@@ -170,7 +186,7 @@ def test_shipped_onnx_is_the_committed_checkpoints_weights(street_image) -> None
     image = cv2.resize(street_image, (640, 480))
     with torch.no_grad():
         expected = net(torch.from_numpy(prepare_input(image))).numpy()[0, 0]
-    actual = DensityEstimator().cell_density(image)
+    actual = DensityEstimator(float_model_path()).cell_density(image)
     assert actual.shape == expected.shape
     assert np.abs(actual - expected).max() < 1e-4
     assert float(actual.sum()) == pytest.approx(float(expected.sum()), rel=1e-4)

@@ -309,6 +309,8 @@ class LineFlowMeter:
         """Add one frame; the flow of each line since the previous frame (empty for the first)."""
         if self.motion == "image" and image is None:
             raise ValueError("image motion needs the frame: update(density, image)")
+        if self.motion == "density":
+            image = None  # the density maps' own motion needs no pixels of the frame
         # Motion is only needed around the lines: work on that crop (a fraction of the frame).
         x0, y0, x1, y1 = self._crop_box(density.shape)
         density, image = self._reduced_crop(density, image, (x0, y0, x1, y1))

@@ -12,6 +12,7 @@ given, which first removes what an earlier run wrote there (see :func:`prepare_r
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -277,11 +278,12 @@ class _Run:
             leave=False,
             desc="analysing",
         )
+        if self.options.max_frames is not None:
+            frames = itertools.islice(frames, self.options.max_frames)
         try:
-            for analysed, frame in enumerate(frames):
-                if self.options.max_frames is not None and analysed >= self.options.max_frames:
-                    break
-                yield self.analyzer.process(frame)
+            # A file's next frame is decoded and estimated while this one is measured and drawn.
+            for result in self.analyzer.process_stream(frames):
+                yield result
                 bar.update(1)
         finally:
             bar.close()

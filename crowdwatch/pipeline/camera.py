@@ -8,6 +8,8 @@ keeps of each :class:`~crowdwatch.types.FrameResult` is :mod:`crowdwatch.pipelin
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -74,9 +76,36 @@ class CameraAnalyzer:
 
     def process(self, frame: Frame) -> FrameResult:
         """Analyse one frame: people, heat map, zone and line metrics, alerts."""
+        estimate, estimator_ms = self._estimate(frame)
+        return self._analyse(frame, estimate, estimator_ms)
+
+    def process_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """:meth:`process` for each of ``frames`` in order, the next frame read and estimated
+        while this one's metrics, alerts and drawing are done (a recorded file's frames are all
+        there ahead of time; a live stream's newest frame is not, so the engine calls
+        :meth:`process`). The results are exactly :meth:`process`'s: only the estimator's work,
+        which needs nothing of the frames before, moves to the look-ahead thread; an error
+        reading or estimating a frame is raised after every earlier frame's result.
+        """
+        frames = iter(frames)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-ahead") as ahead:
+            pending = ahead.submit(self._read_and_estimate, frames)
+            while (item := pending.result()) is not None:
+                pending = ahead.submit(self._read_and_estimate, frames)
+                yield self._analyse(*item)
+
+    def _read_and_estimate(self, frames: Iterator[Frame]) -> tuple[Frame, Estimate, float] | None:
+        frame = next(frames, None)
+        return None if frame is None else (frame, *self._estimate(frame))
+
+    def _estimate(self, frame: Frame) -> tuple[Estimate, float]:
+        """The estimator's people on ``frame`` and the milliseconds it took."""
         started = time.perf_counter()
         estimate = self.estimator.estimate(frame.image)
-        estimator_ms = (time.perf_counter() - started) * 1000
+        return estimate, (time.perf_counter() - started) * 1000
+
+    def _analyse(self, frame: Frame, estimate: Estimate, estimator_ms: float) -> FrameResult:
+        """Everything after the estimate: heat map, zone and line metrics, alerts."""
         scene = self._scene_for(frame, estimate.anchor)
         heat = self.heatmap.update(estimate.density, frame.time_s)
         zones = [self._measure(zone, frame, estimate) for zone in scene.zones]

@@ -71,6 +71,25 @@ def test_camera_analyzer_measures_calibrated_zones() -> None:
     assert image.shape == (576, 768, 3) and image.dtype == np.uint8
 
 
+def test_the_look_ahead_stream_measures_exactly_what_process_does() -> None:
+    """``analyze`` estimates the next frame while this one is measured (process_stream); the
+    results must be :meth:`process`'s, frame for frame, on the calibrated sample camera."""
+    camera = load_config(sample_config()).camera()
+    with open_source(camera.source) as source:
+        frames = list(sample_frames(source, every=7))[:14]
+    estimator = make_estimator(EstimatorConfig(kind="density"))
+    one_by_one = CameraAnalyzer(camera, estimator)
+    expected = [one_by_one.process(frame) for frame in frames]
+    streamed = list(CameraAnalyzer(camera, estimator).process_stream(iter(frames)))
+    assert len(streamed) == len(expected)
+    for ours, theirs in zip(streamed, expected, strict=True):
+        assert ours.frame.index == theirs.frame.index
+        assert ours.estimate.count == theirs.estimate.count
+        assert ours.zones == theirs.zones and ours.lines == theirs.lines
+        assert ours.events == theirs.events
+    assert any(z.mean_speed is not None for r in streamed for z in r.zones)
+
+
 def test_privacy_blur_pixelates_people_in_the_video_and_alert_snapshots(tmp_path: Path) -> None:
     def run(folder: Path, blur: bool) -> Path:
         config = parse_config({

@@ -198,11 +198,11 @@ def main() -> None:
         print(f"{name:14s} {fps:9.2f} {row['ms_per_frame']:9.1f} {row['cpu_ms_per_frame']:13.1f}  "
               f"{' '.join(f'{v:.1f}' for v in total['rounds'])}")  # fmt: skip
     model_ms = results["model alone"]["ms_per_frame"]
+    model_cpu = results["model alone"]["cpu_ms_per_frame"]
     summary = {}
     for name in ("calibrated", "calibrated live", "uncalibrated"):
         rest = results[name]["ms_per_frame"] - model_ms
         summary[f"{name.replace(' ', '_')}_except_model_pct"] = round(100 * rest / model_ms, 1)
-        model_cpu = results["model alone"]["cpu_ms_per_frame"]
         rest_cpu = results[name]["cpu_ms_per_frame"] - model_cpu
         summary[f"{name.replace(' ', '_')}_except_model_cpu_pct"] = round(
             100 * rest_cpu / model_cpu, 1

@@ -26,7 +26,7 @@ from crowdwatch.errors import EstimatorError
 from crowdwatch.types import Anchor, Estimate
 
 #: The shipped model: int8, quantised from the float export (``crowdwatch.training.quantize``),
-#: about 2.4x faster on CPU with every validation MAE within 1 % of the float model's or better
+#: about 2.2x faster on CPU with every validation MAE within 1 % of the float model's or better
 #: (``benchmarks/quantize_density.py``).
 MODEL_FILE = "crowd_density_int8.onnx"
 #: The float model as trained and exported; the int8 one is made from it.

@@ -230,3 +230,66 @@ def test_training_options_parse_loss_choice_flags_and_a_phase_schedule() -> None
     assert learning_rate_factor(100, config) == pytest.approx(0.05)  # warm-up restarts
     assert learning_rate_factor(110, config) == pytest.approx(0.5)
     assert learning_rate_factor(300, config) == pytest.approx(0.5 * 0.05)
+
+
+def test_zero_inflated_poisson_likelihood_prefers_background_where_no_head_is() -> None:
+    from crowdwatch.training.losses import zero_inflated_poisson_nll, zip_loss
+
+    counts = torch.zeros(1, 1, 4, 4)
+    counts[0, 0, 1, 1] = 2.0
+    rate = torch.full((1, 1, 4, 4), 0.5)
+    rate[0, 0, 1, 1] = 2.0
+    # Spurious mass on empty cells costs less once those cells are called background (pi -> 1),
+    # and a head cell costs more the more it is called background.
+    low_pi, high_pi = torch.full_like(rate, 0.01), torch.full_like(rate, 0.99)
+    mixed = low_pi.clone()
+    mixed[counts == 0] = 0.99
+    nll = {
+        name: float(zero_inflated_poisson_nll(rate, pi, counts)[0])
+        for name, pi in (("low", low_pi), ("high", high_pi), ("mixed", mixed))
+    }
+    assert nll["mixed"] < nll["low"] and nll["mixed"] < nll["high"]
+    # Where pi is 0 it is the Poisson likelihood: -log(e^-2 2^2 / 2!) on the head cell.
+    head_only = zero_inflated_poisson_nll(
+        rate[..., 1:2, 1:2], 0 * rate[..., 1:2, 1:2], counts[..., 1:2, 1:2]
+    )
+    assert float(head_only[0]) == pytest.approx(2.0 - 2.0 * np.log(2.0) + np.log(2.0), rel=1e-4)
+    # The whole loss has finite gradients on both channels, also for an empty crop.
+    rate_p = torch.rand(2, 1, 12, 16, requires_grad=True)
+    logit = torch.zeros(2, 1, 12, 16, requires_grad=True)
+    loss, parts = zip_loss(rate_p, torch.sigmoid(logit), [_centres([(2, 3)]), np.zeros((0, 2))])
+    loss.backward()
+    assert {"nll", "count", "ot", "tv"} <= set(parts)
+    assert torch.isfinite(rate_p.grad).all() and float(logit.grad.abs().sum()) > 0
+
+
+def test_a_v1_model_widened_to_the_zip_head_keeps_its_counts_and_exports_one_output(
+    tmp_path,
+) -> None:
+    import cv2
+    import onnxruntime as ort
+
+    from crowdwatch.estimators.density import prepare_input
+    from crowdwatch.training.export import export_onnx, load_checkpoint_net
+    from crowdwatch.training.model import DensityNet, zero_inflated_state
+
+    state = torch.load(
+        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
+    )
+    v1 = DensityNet().eval()
+    v1.load_state_dict(state["ema"])
+    frame = cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1]
+    x = torch.from_numpy(prepare_input(frame, 1280))
+    widened = zero_inflated_state(state["ema"])
+    torch.save({"model": widened, "step": 1}, tmp_path / "zip.pt")
+    net = load_checkpoint_net(tmp_path / "zip.pt")
+    assert net.zero_inflated
+    with torch.no_grad():
+        v1_count, zip_count = float(v1(x).sum()), float(net(x).sum())
+    # pi starts at sigmoid(-4) everywhere: 98.2 % of the v1 density.
+    assert zip_count == pytest.approx(v1_count / (1 + np.exp(-4.0)), rel=1e-4)
+    onnx = export_onnx(net, tmp_path / "zip.onnx")
+    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    (density,) = session.run(None, {"image": x.numpy()})
+    assert density.shape == (1, 1, x.shape[2] // 8, x.shape[3] // 8)
+    assert float(density.sum()) == pytest.approx(zip_count, rel=1e-4)

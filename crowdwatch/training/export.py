@@ -5,6 +5,8 @@ Usage::
     python -m crowdwatch.training.export training_runs/density/best.pt models/crowd_density.onnx
 
 The checkpoint may be ``best.pt`` (EMA weights under ``model``) or ``last.pt`` (``ema`` is used).
+A zero-inflated (two-channel) network exports its mean density, so the ONNX has the same single
+``density`` output either way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from crowdwatch.training.model import DensityNet
+from crowdwatch.training.model import DensityNet, is_zero_inflated_state
 
 OPSET = 17
 
@@ -23,7 +25,7 @@ def load_checkpoint_net(checkpoint: Path) -> DensityNet:
     """The network of a training checkpoint, in eval mode (EMA weights when present)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     weights = state["ema"] if "ema" in state else state["model"]
-    net = DensityNet()
+    net = DensityNet(zero_inflated=is_zero_inflated_state(weights))
     net.load_state_dict(weights)
     return net.eval()
 

@@ -95,14 +95,20 @@ class DensityNet(nn.Module):
 
     Input: RGB scaled to [-1, 1], shape (B, 3, H, W) with H, W multiples of 16.
     Output: non-negative density (B, 1, H/8, W/8) whose sum is the people count.
+
+    With ``zero_inflated`` the head's last layer has two channels: a Poisson rate ``lambda``
+    (people per cell, ReLU) and the logit of a structural-zero probability ``pi`` (the cell is
+    background). The density is the zero-inflated Poisson mean ``(1 - pi) * lambda``, so the
+    exported network has the same single output either way; ``parts`` gives both for the loss.
     """
 
-    def __init__(self, head_width: int = 64):
+    def __init__(self, head_width: int = 64, zero_inflated: bool = False):
         super().__init__()
         low_blocks, c_low = _stages(32, LOW_STAGES)
         high_blocks, c_high = _stages(c_low, HIGH_STAGES)
         self.low = nn.Sequential(ConvBN(3, 32, 3, 2), *low_blocks)
         self.high = nn.Sequential(*high_blocks)
+        self.zero_inflated = zero_inflated
         w = head_width
         self.head = nn.Sequential(
             nn.Conv2d(c_low + c_high, w, 1),
@@ -113,18 +119,53 @@ class DensityNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(w, w // 2, 3, padding=2, dilation=2),
             nn.ReLU(inplace=True),
-            nn.Conv2d(w // 2, 1, 1),
+            nn.Conv2d(w // 2, 2 if zero_inflated else 1, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(rate, zero probability): each (B, 1, H/8, W/8); the probability is None without ZIP."""
         low = self.low(x)
         high = self.high(low)
         high_up = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        return F.relu(self.head(torch.cat([low, high_up], dim=1)))
+        out = self.head(torch.cat([low, high_up], dim=1))
+        if not self.zero_inflated:
+            return F.relu(out), None
+        return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rate, zero_probability = self.parts(x)
+        return rate if zero_probability is None else (1.0 - zero_probability) * rate
 
     def trunk_modules(self) -> list[nn.Module]:
         """The pretrained part (its BatchNorm statistics stay frozen during training)."""
         return [self.low, self.high]
+
+
+LAST_HEAD_LAYER = "head.8"
+"""State-dict prefix of the head's output convolution."""
+
+
+def is_zero_inflated_state(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict's head has the two-channel (rate, zero logit) output."""
+    return weights[f"{LAST_HEAD_LAYER}.weight"].shape[0] == 2
+
+
+def zero_inflated_state(
+    weights: dict[str, torch.Tensor], zero_logit: float = -4.0
+) -> dict[str, torch.Tensor]:
+    """A one-channel state dict widened to the zero-inflated head, predicting what it did.
+
+    The rate channel keeps the trained output layer; the zero-logit channel starts with zero
+    weights and bias ``zero_logit`` (pi = sigmoid(-4) = 1.8 %), so the density starts at 98 % of
+    the source model's and the loss teaches pi where the background is.
+    """
+    out = dict(weights)
+    if is_zero_inflated_state(weights):
+        return out
+    weight, bias = weights[f"{LAST_HEAD_LAYER}.weight"], weights[f"{LAST_HEAD_LAYER}.bias"]
+    out[f"{LAST_HEAD_LAYER}.weight"] = torch.cat([weight, torch.zeros_like(weight)], dim=0)
+    out[f"{LAST_HEAD_LAYER}.bias"] = torch.cat([bias, torch.full_like(bias, zero_logit)])
+    return out
 
 
 def ssd_model_dir() -> Path:
@@ -213,8 +254,8 @@ def load_coco_backbone(net: DensityNet) -> int:
     return copied
 
 
-def build_pretrained_net(head_width: int = 64) -> DensityNet:
+def build_pretrained_net(head_width: int = 64, zero_inflated: bool = False) -> DensityNet:
     """A DensityNet whose trunk carries the COCO weights and whose head is freshly initialised."""
-    net = DensityNet(head_width)
+    net = DensityNet(head_width, zero_inflated=zero_inflated)
     load_coco_backbone(net)
     return net

@@ -38,8 +38,8 @@ from crowdwatch.training.data import (
     random_crop_with_points,
     to_network_batch,
 )
-from crowdwatch.training.losses import bayesian_loss, dm_count_loss, mse_density_loss
-from crowdwatch.training.model import DensityNet, build_pretrained_net
+from crowdwatch.training.losses import bayesian_loss, dm_count_loss, mse_density_loss, zip_loss
+from crowdwatch.training.model import DensityNet, build_pretrained_net, zero_inflated_state
 
 # Validation targets (MAE) that weigh the sets in the single "best checkpoint" score (issue #15's
 # v2 targets; v1 used 12 / 110 / 2.5).
@@ -48,7 +48,7 @@ VAL_TARGETS = {
     "shanghaitech/part_A_train": 60.0,
     "beijing_brt/train": 1.3,
 }
-LOSSES = ("mse", "dmcount", "bayes")
+LOSSES = ("mse", "dmcount", "bayes", "zip")
 DENSEST = 10  # the "densest images" bias is the mean error on this many highest-count images
 SHORT_NAMES = {
     "shanghaitech/part_B_train": "shb",
@@ -84,8 +84,10 @@ class TrainConfig:
     max_scale: float = 1.3
     # Loss: "mse" (squared density error + count_weight x L1 count), "dmcount" (count_weight x L1
     # count + ot_weight x optimal transport + tv_weight x total variation) or "bayes" (Bayesian
-    # loss with a background term, + count_weight x L1 count).
+    # loss with a background term, + count_weight x L1 count) or "zip" (zero-inflated Poisson
+    # likelihood x nll_weight + the dmcount loss on the ZIP mean; a two-channel head).
     loss: str = "mse"
+    nll_weight: float = 1.0
     ot_weight: float = 0.1
     tv_weight: float = 0.01
     ot_reg: float = 10.0  # entropic regularisation, squared pixels
@@ -100,6 +102,9 @@ class TrainConfig:
     # Also validate on every Nth frame of the PETS clip (0: not); it is never trained on.
     val_pets_stride: int = 0
     eval_at_start: bool = False  # validate the resumed EMA before the first step (a baseline row)
+    # Start a new run from this checkpoint's EMA weights (widened to the ZIP head when the loss
+    # is "zip"), its step and a fresh optimiser; ignored once OUT/last.pt exists.
+    init_from: str = ""
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -147,9 +152,30 @@ density_loss = mse_density_loss  # the original loss, under its old name
 
 
 def training_loss(
-    pred: torch.Tensor, target: torch.Tensor, points: list[np.ndarray], config: TrainConfig
+    net: DensityNet,
+    batch: torch.Tensor,
+    *,
+    target: torch.Tensor,
+    points: list[np.ndarray],
+    config: TrainConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss chosen by ``config.loss`` and its logged parts."""
+    """The loss chosen by ``config.loss`` of ``net`` on ``batch``, and its logged parts."""
+    rate, zero_probability = net.parts(batch)
+    if config.loss == "zip":
+        if zero_probability is None:
+            raise ValueError("the zip loss needs a zero-inflated network (two-channel head)")
+        return zip_loss(
+            rate,
+            zero_probability,
+            points,
+            nll_weight=config.nll_weight,
+            count_weight=config.count_weight,
+            ot_weight=config.ot_weight,
+            tv_weight=config.tv_weight,
+            reg=config.ot_reg,
+            iterations=config.ot_iterations,
+        )
+    pred = rate if zero_probability is None else (1.0 - zero_probability) * rate
     if config.loss == "mse":
         return mse_density_loss(pred, target, config.count_weight), {}
     if config.loss == "dmcount":
@@ -242,7 +268,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        self.net = build_pretrained_net().to(config.device)
+        self.net = build_pretrained_net(zero_inflated=config.loss == "zip").to(config.device)
         self.ema = copy.deepcopy(self.net).eval()
         trunk = [p for m in self.net.trunk_modules() for p in m.parameters()]
         self.optimizer = torch.optim.Adam(
@@ -279,6 +305,15 @@ class Trainer:
         self.elapsed_s = float(state["elapsed_s"])
         self.best_score = float(state["best_score"])
 
+    def init_from(self, state: dict) -> None:
+        """Take a checkpoint's EMA weights and step; the optimiser and best score start fresh."""
+        weights = state["ema"] if "ema" in state else state["model"]
+        if self.net.zero_inflated:
+            weights = zero_inflated_state(weights)
+        self.net.load_state_dict(weights)
+        self.ema.load_state_dict(weights)
+        self.step = int(state.get("step", 0))
+
     def train_step(
         self, batch: torch.Tensor, target: torch.Tensor, points: list[np.ndarray] | None = None
     ) -> float:
@@ -287,7 +322,9 @@ class Trainer:
             group["lr"] = group["base_lr"] * factor
         self.net.train()
         freeze_trunk_batchnorm(self.net)
-        loss, self.loss_parts = training_loss(self.net(batch), target, points or [], self.config)
+        loss, self.loss_parts = training_loss(
+            self.net, batch, target=target, points=points or [], config=self.config
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
@@ -370,6 +407,11 @@ def run(config: TrainConfig, resume: bool) -> Path:
         _log(log_path, {"kind": "resume", "step": trainer.step, "elapsed_s": trainer.elapsed_s})
         if config.reset_best:
             trainer.best_score = math.inf
+    elif config.init_from:
+        trainer.init_from(
+            torch.load(config.init_from, map_location=config.device, weights_only=False)
+        )
+        _log(log_path, {"kind": "init", "step": trainer.step, "from": config.init_from})
     root = data_root()
     pool = load_training_pool(root)
     _log(

@@ -5,10 +5,11 @@ by ffmpeg, at the clip's true 7 frames/s). The sample config's camera (calibrati
 ``road`` and ``crossing``, the ``walkway`` line, drawn on the 768x576 original) is moved to the
 main stream's pixels (``frame_size`` 1280x720) and ``crowdwatch.analyze`` runs three times with
 the shipped density model: on the original clip, on the main stream, and on the substream
-named as the camera's ``analysis_source``. It prints each zone's mean people and people/m²,
-the line's crossings and flow, and analysis frames/s, then the substream's ratio to the main
-stream. (The "main stream" is the 768x576 clip scaled up, so it holds no detail the original
-lacks: the figures show what the lower resolution costs, not what a real 720p camera gains.)
+named as the camera's ``analysis_source``. It prints each zone's mean people, people/m² and
+people-weighted walking speed (m/s, frames with people), the line's crossings and flow, and
+analysis frames/s, then the substream's ratio to the main stream. (The "main stream" is the
+768x576 clip scaled up, so it holds no detail the original lacks: the figures show what the
+lower resolution costs, not what a real 720p camera gains.)
 
     python benchmarks/substream_counts.py [--frames 400]
 """
@@ -76,15 +77,18 @@ def run(name: str, camera: dict, frames: int, estimator) -> dict:
     result = {"fps": frames / seconds, "zones": {}}
     for zone in sorted({row["zone"] for row in zones}):
         rows = [row for row in zones if row["zone"] == zone]
+        speeds = [float(row["mean_speed"]) for row in rows if row["mean_speed"]]
         result["zones"][zone] = (
             float(np.mean([float(row["count"]) for row in rows])),
             float(np.mean([float(row["density"] or "nan") for row in rows])),
+            float(np.mean(speeds)) if speeds else float("nan"),
         )
     last = lines[-1]
     flows = [float(row["flow_rate"] or 0) for row in lines]
     result["line"] = (float(last["crossed_in"]), float(last["crossed_out"]), max(flows))
     print(f"{name:22s} {result['fps']:5.1f} frames/s  "
-          + "  ".join(f"{z} {c:.2f} people {d:.3f}/m²" for z, (c, d) in result["zones"].items())
+          + "  ".join(f"{z} {c:.2f} people {d:.3f}/m² {v:.2f} m/s"
+                      for z, (c, d, v) in result["zones"].items())
           + f"  walkway in/out {result['line'][0]:.1f}/{result['line'][1]:.1f}, "
           f"peak flow {result['line'][2]:.1f} /m/min", flush=True)  # fmt: skip
     return result
@@ -108,9 +112,10 @@ def main() -> None:
                    args.frames, estimator)  # fmt: skip
         sub = run("substream 640x360", main_stream_camera(main=main_clip, sub=sub_clip),
                   args.frames, estimator)  # fmt: skip
-    for zone, (count, _) in main["zones"].items():
+    for zone, (count, _, speed) in main["zones"].items():
         ratio = sub["zones"][zone][0] / count if count else float("nan")
-        print(f"substream / main stream, zone {zone}: people {ratio:.3f}")
+        print(f"substream / main stream, zone {zone}: people {ratio:.3f}, "
+              f"speed {sub['zones'][zone][2] / speed:.3f}")  # fmt: skip
     print(f"substream / main stream, frames/s: {sub['fps'] / main['fps']:.2f}")
 
 

@@ -15,6 +15,10 @@ On the same decoded frames of the bundled PETS 2009 clip (768x576), in one proce
 - **ultralytics**: ``solutions.Heatmap`` with yolo11n built from its yaml (random weights, nothing
   downloaded), torch on 2 threads: detection, tracking and its heat map overlay.
 
+Each runs as its users run it: crowdwatch with OpenCV on one thread (``analyze`` and the engine
+set it, see ``crowdwatch/pipeline/threads.py``), ultralytics with OpenCV's default thread count
+(restored around its calls).
+
 The variants take turns in rounds of ``--chunk`` frames, so that a change in the machine's other
 load touches them all alike; frames/s is frames over the summed wall time of each variant, and
 CPU ms per frame (this process's user + system time) is printed beside it. It then prints the
@@ -50,9 +54,12 @@ from crowdwatch.config import default_config, load_config  # noqa: E402
 from crowdwatch.estimators.density import DensityEstimator, prepare_input  # noqa: E402
 from crowdwatch.paths import sample_video  # noqa: E402
 from crowdwatch.pipeline.camera import CameraAnalyzer  # noqa: E402
+from crowdwatch.pipeline.threads import limit_opencv_threads  # noqa: E402
 from crowdwatch.types import Frame  # noqa: E402
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_videos" / "pets2009_s2l1.yaml"
+#: OpenCV's own thread count, before crowdwatch limits it (what an ultralytics user runs with).
+OPENCV_DEFAULT_THREADS = cv2.getNumThreads()
 NETWORK_ATTEMPTS: list[str] = []
 
 
@@ -131,8 +138,13 @@ class UltralyticsHeatmap:
         )  # fmt: skip
 
     def __call__(self, frames: list[Frame]) -> None:
-        for frame in frames:
-            self.heatmap(frame.image.copy())
+        limited = cv2.getNumThreads()
+        cv2.setNumThreads(OPENCV_DEFAULT_THREADS)
+        try:
+            for frame in frames:
+                self.heatmap(frame.image.copy())
+        finally:
+            cv2.setNumThreads(limited)
 
 
 def time_variants(variants: dict, frames: list[Frame], rounds: int, chunk: int) -> dict:
@@ -166,6 +178,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     refuse_network()
+    limit_opencv_threads()  # as analyze and the engine run (one OpenCV thread)
     import logging
 
     logging.getLogger("ultralytics").setLevel(logging.ERROR)  # "No tracks found" every frame

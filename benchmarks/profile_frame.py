@@ -22,6 +22,7 @@ from crowdwatch.config import default_config, load_config
 from crowdwatch.estimators.density import DensityEstimator
 from crowdwatch.paths import sample_video
 from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.pipeline.threads import limit_opencv_threads
 from crowdwatch.types import Frame
 
 #: (stage label, function name, file fragment) whose cumulative time makes each stage.
@@ -81,6 +82,7 @@ def main() -> None:
         default=str(Path(__file__).resolve().parents[1] / "sample_videos" / "pets2009_s2l1.yaml"),
     )
     args = parser.parse_args()
+    limit_opencv_threads()  # as analyze and the engine run
     frames = read_frames(args.frames + 3)
     estimator = DensityEstimator()
     calibrated = load_config(args.config).cameras[0]

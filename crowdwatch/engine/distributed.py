@@ -33,9 +33,11 @@ class CameraHost:
         from crowdwatch.engine.memory import limit_malloc_arenas
         from crowdwatch.engine.worker import SharedEstimator, model_threads_and_slots
         from crowdwatch.estimators import make_estimator
+        from crowdwatch.pipeline.threads import limit_opencv_threads
         from crowdwatch.store import open_store
 
         limit_malloc_arenas()
+        limit_opencv_threads()
         self.config = EventConfig.model_validate(event)
         self.store = open_store(store_url)
         threads, slots = model_threads_and_slots(len(self.config.cameras))

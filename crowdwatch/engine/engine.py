@@ -30,6 +30,7 @@ from crowdwatch.engine.worker import (
     model_threads_and_slots,
 )
 from crowdwatch.estimators import Estimator, make_estimator
+from crowdwatch.pipeline.threads import limit_opencv_threads
 from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.store.records import CameraHealth, Retention
 from crowdwatch.store.sinks import WallClock
@@ -127,6 +128,7 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leased = False
         limit_malloc_arenas()
+        limit_opencv_threads()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from crowdwatch.pipeline.outputs import BIRDSEYE_FILE, RunOutputs, build_run_out
 from crowdwatch.pipeline.outputs import recording_options as make_recording_options
 from crowdwatch.pipeline.provenance import run_provenance
 from crowdwatch.pipeline.run_folder import SUMMARY_FILE, VENUE_FOLDER, prepare_run_folder
+from crowdwatch.pipeline.threads import limit_opencv_threads
 from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.sources.video import VideoSource
@@ -111,6 +112,7 @@ def analyze(
         ...                   Path("out"), AnalysisOptions(max_frames=20))  # doctest: +SKIP
     """
     options = options or AnalysisOptions()
+    limit_opencv_threads()
     camera = config.camera(camera_name)
     if source is not None:
         camera = camera.model_copy(update={"source": source, "analysis_source": None})

@@ -60,3 +60,29 @@ def test_overlay_leaves_empty_areas_untouched(clip_frames) -> None:
     assert np.array_equal(shown[:100, :100], frame[:100, :100])
     assert np.abs(shown[290:310, 390:410].astype(int) - frame[290:310, 390:410]).mean() > 10
     assert overlay(frame, np.zeros(frame.shape[:2], np.float32), vmax=1.0).shape == frame.shape
+
+
+def test_banded_overlay_blends_each_band_colour_where_the_crowd_is(clip_frames) -> None:
+    import cv2
+
+    from crowdwatch.annotate import banded_overlay
+    from crowdwatch.measures import DensityColourScale
+
+    frame = clip_frames[0]
+    scale = DensityColourScale()
+    height, width = frame.shape[:2]
+    values = np.tile(np.linspace(0.0, 9.0, width, dtype=np.float32), (height, 1))
+    values[:50] = np.nan  # off the ground: never tinted
+    out = banded_overlay(frame, values, scale, alpha=0.45, min_density=0.05)
+    band = np.searchsorted(np.asarray(scale.bands.bounds), values, side="right")
+    colours = np.asarray(scale.colours, np.float32)[np.minimum(band, len(scale.colours) - 1)]
+    expected = frame * 0.55 + colours * 0.45
+    shown = np.nan_to_num(values, nan=0.0) >= 0.05
+    assert np.array_equal(out[~shown], frame[~shown])
+    assert np.abs(out[shown].astype(float) - expected[shown]).max() <= 1.0  # rounding only
+    # A half-size map draws what its nearest-neighbour enlargement draws.
+    small = cv2.resize(values, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST)
+    enlarged = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(banded_overlay(frame, small), banded_overlay(frame, enlarged))
+    with pytest.raises(ValueError, match="does not fit"):
+        banded_overlay(frame, np.zeros((height + 1, width), np.float32))

@@ -134,12 +134,3 @@ def test_colour_scale_follows_the_bands():
 def test_colour_scale_needs_one_colour_per_band():
     with pytest.raises(ValueError, match="one per band"):
         DensityColourScale(colours=((0, 0, 0),))
-
-
-def test_overlay_tints_only_where_people_are():
-    scale = DensityColourScale()
-    frame = np.full((4, 4, 3), 100, np.uint8)
-    density = np.zeros((4, 4))
-    density[1, 1] = 5.0
-    out = scale.overlay(frame, density)
-    assert (out[0, 0] == 100).all() and not (out[1, 1] == 100).all()

@@ -1,7 +1,9 @@
 """Annotators: draw heat maps, zones, people and status text on frames."""
 
 from crowdwatch.annotate.draw import (
+    DISPLAY_M2_SCALE,
     LEVEL_COLOURS,
+    banded_overlay,
     draw_density_m2,
     draw_header,
     draw_heatmap,
@@ -11,7 +13,9 @@ from crowdwatch.annotate.draw import (
 )
 
 __all__ = [
+    "DISPLAY_M2_SCALE",
     "LEVEL_COLOURS",
+    "banded_overlay",
     "draw_density_m2",
     "draw_header",
     "draw_heatmap",

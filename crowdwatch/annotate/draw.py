@@ -39,6 +39,10 @@ LEVEL_COLOURS: dict[str, tuple[int, int, int]] = {
 #: The display heat map is smoothed at this fraction of the frame's size (its blur is a
 #: person wide, so nothing finer than a few pixels is there to lose).
 DISPLAY_SMOOTHING_SCALE = 0.25
+#: The people/m² bands are drawn from the ground grid read at this fraction of the frame's
+#: size: the grid's cells are several pixels wide anyway, and a half-size map is a quarter of
+#: the remap and band tests (``banded_overlay``).
+DISPLAY_M2_SCALE = 0.5
 
 
 def draw_heatmap(
@@ -90,28 +94,35 @@ def banded_overlay(
     alpha: float = 0.45,
     min_density: float = 0.05,
 ) -> np.ndarray:
-    """:meth:`DensityColourScale.overlay` in uint8 with OpenCV: the same picture (to one grey
-    level: rounding instead of truncation) without float copies of the frame.
+    """People per m² laid over a BGR frame in the crowd-safety bands' colours, in uint8.
 
     Each pixel's band is the number of band bounds at or below its value (NaN: none, and it is
-    not shown), its colour a table look-up, and the blend is one ``addWeighted`` copied where
-    the density is at least ``min_density``.
+    not shown), its colour a table look-up, and the blend ``(1 - alpha) x frame + alpha x
+    colour`` is one ``addWeighted`` copied where the density is at least ``min_density``.
+    ``people_per_m2`` may be smaller than the frame (annotate reads the ground grid at
+    :data:`DISPLAY_M2_SCALE` of it): the bands are found at the map's size and scaled up with
+    nearest-neighbour, so their edges move by less than one map pixel and the full-size work is
+    one look-up and one blend.
     """
-    if frame.shape[:2] != people_per_m2.shape:
-        raise ValueError(f"frame {frame.shape[:2]} and map {people_per_m2.shape} differ")
     values = np.asarray(people_per_m2, np.float32)
-    shown = cv2.compare(values, float(min_density), cv2.CMP_GE)  # NaN compares false
+    if values.ndim != 2 or any(m > f for m, f in zip(values.shape, frame.shape[:2], strict=True)):
+        raise ValueError(f"map {values.shape} does not fit the frame {frame.shape[:2]}")
+    hidden = len(scale.colours)  # a band index past the last colour: not shown
+    index = np.full(values.shape, hidden, np.uint8)
+    index[cv2.compare(values, float(min_density), cv2.CMP_GE) > 0] = 0  # NaN compares false
     image = frame.copy()
-    if not cv2.countNonZero(shown):
+    if not cv2.countNonZero(cv2.compare(index, hidden, cv2.CMP_NE)):
         return image
-    index = np.zeros(values.shape, np.uint8)
     for bound in scale.bands.bounds:
         cv2.add(index, 1, dst=index, mask=cv2.compare(values, float(bound), cv2.CMP_GE))
+    if index.shape != frame.shape[:2]:
+        size = (frame.shape[1], frame.shape[0])
+        index = cv2.resize(index, size, interpolation=cv2.INTER_NEAREST)
     table = np.zeros((256, 1, 3), np.uint8)
     table[: len(scale.colours), 0] = np.array(scale.colours, np.uint8)
     colours = cv2.applyColorMap(index, table)  # the band's colour: a 3-channel table look-up
     blended = cv2.addWeighted(frame, 1.0 - alpha, colours, alpha, 0.0)
-    cv2.copyTo(blended, shown, image)
+    cv2.copyTo(blended, cv2.compare(index, hidden, cv2.CMP_LT), image)
     return image
 
 

@@ -69,21 +69,6 @@ class DensityColourScale:
             for i, (name, colour) in enumerate(zip(self.bands.names, self.colours, strict=True))
         ]
 
-    def overlay(
-        self,
-        frame: np.ndarray,
-        people_per_m2: np.ndarray,
-        alpha: float = 0.45,
-        min_density: float = 0.05,
-    ) -> np.ndarray:
-        """Lay the banded colours over a BGR frame where density is at least ``min_density``."""
-        if frame.shape[:2] != people_per_m2.shape:
-            raise ValueError(f"frame {frame.shape[:2]} and map {people_per_m2.shape} differ")
-        colours = self.colourize(people_per_m2).astype(np.float32)
-        shown = (np.nan_to_num(people_per_m2) >= min_density)[..., None]
-        blended = frame.astype(np.float32) * (1 - alpha) + colours * alpha
-        return np.where(shown, blended, frame).astype(np.uint8)
-
 
 def _range_text(bands: LevelBands, index: int) -> str:
     bounds: Sequence[float] = bands.bounds

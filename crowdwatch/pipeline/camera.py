@@ -15,6 +15,7 @@ import numpy as np
 
 from crowdwatch.alerts import AlertEngine, AlertEvent, zone_rules
 from crowdwatch.annotate import (
+    DISPLAY_M2_SCALE,
     draw_density_m2,
     draw_header,
     draw_heatmap,
@@ -137,7 +138,10 @@ class CameraAnalyzer:
         colours, counting lines with their crossings, people and a status line."""
         mapper = self.scene.mapper if self.scene is not None else None
         if result.ground_m2 is not None and mapper is not None:
-            image = draw_density_m2(result.frame.image, mapper.grid_to_image(result.ground_m2))
+            height, width = result.frame.image.shape[:2]
+            shape = (max(1, round(height * DISPLAY_M2_SCALE)),
+                     max(1, round(width * DISPLAY_M2_SCALE)))  # fmt: skip
+            image = draw_density_m2(result.frame.image, mapper.grid_at(result.ground_m2, shape))
         else:
             image = draw_heatmap(result.frame.image, result.heat, self.heatmap_config.opacity)
         draw_zones(image, self.zones, result.zones)

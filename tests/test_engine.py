@@ -250,3 +250,21 @@ def test_cameras_share_the_density_model_as_calls_side_by_side():
         thread.join()
     assert np.allclose([side_by_side[i] for i in range(len(frames))], alone, rtol=1e-5)
     assert SharedEstimator(SsdPersonDetector(), slots=2).slots == 1
+
+
+def test_cameras_analyse_at_staggered_instants_of_each_period(clip: Path, tmp_path: Path) -> None:
+    """Camera k of N ticks k/N of a period after the first, so cameras started together do not
+    all analyse (and commit their alerts) in the same instant."""
+    config_path = _write_config(
+        tmp_path / "event.yaml", [_camera(f"cam{i}", str(clip), fps=4.0) for i in range(4)]
+    )
+    store = open_store(tmp_path / "store.db")
+    engine = Engine(load_config(config_path), store, EngineOptions())
+    engine.start()
+    try:
+        workers = [engine.workers[f"cam{i}"] for i in range(4)]
+        assert [w.tick_phase_s() for w in workers] == pytest.approx([0.0, 0.0625, 0.125, 0.1875])
+        _wait_for(lambda: all(w.stats.analysed >= 6 for w in workers), 60)
+    finally:
+        engine.stop()
+    assert all(len(store.metrics(f"cam{i}")) >= 6 for i in range(4))

@@ -214,7 +214,7 @@ class CameraWorker:
     # -- the analysis thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        next_due = time.monotonic()
+        next_due = time.monotonic() + self.tick_phase_s()
         try:
             while not self._stop.is_set():
                 self._take_pending_config()
@@ -234,6 +234,20 @@ class CameraWorker:
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self._close()
+
+    def tick_phase_s(self) -> float:
+        """Delay of this camera's first analysis tick: its place among the event's cameras as
+        a share of the analysis period (camera k of N starts k/N of a period late).
+
+        Cameras started together would otherwise all analyse in the same instant of every
+        period: their frames, and the snapshots and commits of alerts they open together,
+        queue up behind each other while the machine idles for the rest of the period.
+        """
+        fps = self.target_fps
+        names = [camera.name for camera in self.event.cameras]
+        if not fps or self.name not in names:
+            return 0.0
+        return names.index(self.name) / len(names) / fps
 
     def _schedule(self, due: float) -> float:
         """When to analyse next, on a fixed grid of the analysis rate from ``due``.

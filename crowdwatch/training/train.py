@@ -151,6 +151,17 @@ def freeze_trunk_batchnorm(net: DensityNet) -> None:
 density_loss = mse_density_loss  # the original loss, under its old name
 
 
+def _dm_count_weights(config: TrainConfig) -> dict[str, float]:
+    """``dm_count_loss``'s weights and Sinkhorn settings from the config (DM-Count and ZIP)."""
+    return {
+        "count_weight": config.count_weight,
+        "ot_weight": config.ot_weight,
+        "tv_weight": config.tv_weight,
+        "reg": config.ot_reg,
+        "iterations": config.ot_iterations,
+    }
+
+
 def training_loss(
     net: DensityNet,
     batch: torch.Tensor,
@@ -169,25 +180,13 @@ def training_loss(
             zero_probability,
             points,
             nll_weight=config.nll_weight,
-            count_weight=config.count_weight,
-            ot_weight=config.ot_weight,
-            tv_weight=config.tv_weight,
-            reg=config.ot_reg,
-            iterations=config.ot_iterations,
+            **_dm_count_weights(config),
         )
     pred = rate if zero_probability is None else (1.0 - zero_probability) * rate
     if config.loss == "mse":
         return mse_density_loss(pred, target, config.count_weight), {}
     if config.loss == "dmcount":
-        return dm_count_loss(
-            pred,
-            points,
-            count_weight=config.count_weight,
-            ot_weight=config.ot_weight,
-            tv_weight=config.tv_weight,
-            reg=config.ot_reg,
-            iterations=config.ot_iterations,
-        )
+        return dm_count_loss(pred, points, **_dm_count_weights(config))
     if config.loss == "bayes":
         return bayesian_loss(
             pred,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -37,8 +38,11 @@ class LiveHeatmap:
             self._map = density.astype(np.float32, copy=True)
         else:
             keep = self.retention(time_s - self._time_s)
-            self._map *= keep
-            self._map += (1.0 - keep) * density
+            # heat = keep x heat + (1 - keep) x density, in one pass and in place.
+            cv2.addWeighted(
+                self._map, keep, density.astype(np.float32, copy=False), 1.0 - keep, 0.0,
+                dst=self._map,
+            )  # fmt: skip
         self._time_s = time_s
         return self._map
 

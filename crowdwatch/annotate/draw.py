@@ -107,14 +107,15 @@ def banded_overlay(
     values = np.asarray(people_per_m2, np.float32)
     if values.ndim != 2 or any(m > f for m, f in zip(values.shape, frame.shape[:2], strict=True)):
         raise ValueError(f"map {values.shape} does not fit the frame {frame.shape[:2]}")
-    hidden = len(scale.colours)  # a band index past the last colour: not shown
-    index = np.full(values.shape, hidden, np.uint8)
-    index[cv2.compare(values, float(min_density), cv2.CMP_GE) > 0] = 0  # NaN compares false
+    shown = cv2.compare(values, float(min_density), cv2.CMP_GE)  # NaN compares false
     image = frame.copy()
-    if not cv2.countNonZero(cv2.compare(index, hidden, cv2.CMP_NE)):
+    if not cv2.countNonZero(shown):
         return image
+    index = np.zeros(values.shape, np.uint8)
     for bound in scale.bands.bounds:
         cv2.add(index, 1, dst=index, mask=cv2.compare(values, float(bound), cv2.CMP_GE))
+    hidden = len(scale.colours)  # a band index past the last colour: not shown
+    index[shown == 0] = hidden
     if index.shape != frame.shape[:2]:
         size = (frame.shape[1], frame.shape[0])
         index = cv2.resize(index, size, interpolation=cv2.INTER_NEAREST)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from crowdwatch.training.model import DensityNet, is_zero_inflated_state
+from crowdwatch.training.model import DensityNet, checkpoint_weights, is_zero_inflated_state
 
 OPSET = 17
 
@@ -24,7 +24,7 @@ OPSET = 17
 def load_checkpoint_net(checkpoint: Path) -> DensityNet:
     """The network of a training checkpoint, in eval mode (EMA weights when present)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    weights = state["ema"] if "ema" in state else state["model"]
+    weights = checkpoint_weights(state)
     net = DensityNet(zero_inflated=is_zero_inflated_state(weights))
     net.load_state_dict(weights)
     return net.eval()

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from crowdwatch.training.model import mean_density
+
 STRIDE = 8
 
 
@@ -268,6 +270,5 @@ def zip_loss(
     )
     counts_t = torch.from_numpy(counts[:, None]).to(rate.device)
     nll = zero_inflated_poisson_nll(rate, zero_probability, counts_t).mean()
-    mean_density = (1.0 - zero_probability) * rate
-    dm, parts = dm_count_loss(mean_density, points, **dm_count)
+    dm, parts = dm_count_loss(mean_density(rate, zero_probability), points, **dm_count)
     return nll_weight * nll + dm, {"nll": float(nll.detach()), **parts}

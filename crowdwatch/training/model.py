@@ -133,12 +133,22 @@ class DensityNet(nn.Module):
         return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rate, zero_probability = self.parts(x)
-        return rate if zero_probability is None else (1.0 - zero_probability) * rate
+        return mean_density(*self.parts(x))
 
     def trunk_modules(self) -> list[nn.Module]:
         """The pretrained part (its BatchNorm statistics stay frozen during training)."""
         return [self.low, self.high]
+
+
+def mean_density(rate: torch.Tensor, zero_probability: torch.Tensor | None) -> torch.Tensor:
+    """People per cell: the rate, or the zero-inflated Poisson mean ``(1 - pi) * lambda``."""
+    return rate if zero_probability is None else (1.0 - zero_probability) * rate
+
+
+def checkpoint_weights(state: dict) -> dict[str, torch.Tensor]:
+    """A checkpoint's network weights: its EMA copy when it has one (``last.pt``), else
+    ``model`` (``best.pt`` holds the EMA weights under that name)."""
+    return state["ema"] if "ema" in state else state["model"]
 
 
 LAST_HEAD_LAYER = "head.8"

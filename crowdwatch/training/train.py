@@ -39,7 +39,13 @@ from crowdwatch.training.data import (
     to_network_batch,
 )
 from crowdwatch.training.losses import bayesian_loss, dm_count_loss, mse_density_loss, zip_loss
-from crowdwatch.training.model import DensityNet, build_pretrained_net, zero_inflated_state
+from crowdwatch.training.model import (
+    DensityNet,
+    build_pretrained_net,
+    checkpoint_weights,
+    mean_density,
+    zero_inflated_state,
+)
 
 # Validation targets (MAE) that weigh the sets in the single "best checkpoint" score (issue #15's
 # v2 targets; v1 used 12 / 110 / 2.5).
@@ -182,7 +188,7 @@ def training_loss(
             nll_weight=config.nll_weight,
             **_dm_count_weights(config),
         )
-    pred = rate if zero_probability is None else (1.0 - zero_probability) * rate
+    pred = mean_density(rate, zero_probability)
     if config.loss == "mse":
         return mse_density_loss(pred, target, config.count_weight), {}
     if config.loss == "dmcount":
@@ -306,7 +312,7 @@ class Trainer:
 
     def init_from(self, state: dict) -> None:
         """Take a checkpoint's EMA weights and step; the optimiser and best score start fresh."""
-        weights = state["ema"] if "ema" in state else state["model"]
+        weights = checkpoint_weights(state)
         if self.net.zero_inflated:
             weights = zero_inflated_state(weights)
         self.net.load_state_dict(weights)

@@ -3,9 +3,11 @@
 A frame's OpenCV work (optical flow, blurs, remaps, resizes, colour maps) is a few milliseconds
 of small images, while the model runs beside it (analyze's look-ahead thread, the live engine's
 other cameras) on onnxruntime's threads. Letting OpenCV split each small call over every core
-makes its pool fight those threads for the same cores. Measured side by side on this 2-core
-machine (PETS frames, the calibrated sample config, analyze's look-ahead, 5 interleaved rounds):
-26.3 frames/s with OpenCV on one thread against 22.7 on two; uncalibrated 33.3 against 31.1.
+makes its pool fight those threads for the same cores. ``benchmarks/opencv_threads.py`` on this
+2-core machine (PETS frames, analyze's look-ahead), 2026-12-02: on a quiet machine 0.97x
+(calibrated) and 1.05x (uncalibrated) the frames/s of OpenCV's default; with the machine's other
+load high, 1.16x and 1.07x (README, "Speed"). The live engine runs with its cores full, which is
+where it counts.
 ``CROWDWATCH_OPENCV_THREADS`` overrides the count (0: OpenCV's own default).
 """
 

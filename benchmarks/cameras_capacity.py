@@ -26,6 +26,8 @@ of every camera takes.
     python benchmarks/cameras_capacity.py                     # both set-ups, up to 12 cameras
     python benchmarks/cameras_capacity.py --setup deployed --cameras 4 8 12 --seconds 20
     python benchmarks/cameras_capacity.py --substream 640x360        # analyse 640x360 substreams
+    python benchmarks/cameras_capacity.py --setup deployed --device cuda --max-batch 8 \
+        --cameras 8 16 24 32                                         # one GPU (onnxruntime-gpu)
 
 The machine's other load shows in the load average printed with each row: on a shared machine
 the count is a lower bound.
@@ -169,9 +171,11 @@ def measure(
     seconds: float,
     setup: str = "bare",
     substream: Path | None = None,
+    estimator: dict | None = None,
 ) -> dict:
-    """Run ``cameras`` cameras (analysing ``substream`` when given); measure rates, skips, CPU,
-    memory and latencies after a warm-up."""
+    """Run ``cameras`` cameras (analysing ``substream`` when given, with the config's
+    ``estimator`` section when given: the GPU's ``device`` and ``max_batch``); measure rates,
+    skips, CPU, memory, latencies and model batch sizes after a warm-up."""
     width, height = clip_size(clip)
     make_camera = deployed_camera if setup == "deployed" else bare_camera
     with tempfile.TemporaryDirectory() as folder:
@@ -182,7 +186,7 @@ def measure(
         recording = None
         if setup == "deployed":
             recording = RecordingOptions(root=Path(folder) / "recordings", fps=fps)
-        config = parse_config({"cameras": cameras_config})
+        config = parse_config({"cameras": cameras_config, "estimator": estimator or {}})
         store = open_store(Path(folder) / "store.db")
         options = EngineOptions(worker=WorkerOptions(default_fps=fps, recording=recording))
         engine = Engine(config, store, options)
@@ -192,6 +196,7 @@ def measure(
             before = _snapshot(engine)
             time.sleep(seconds)
             after = _snapshot(engine)
+            batch_sizes = list(getattr(_shared_model(engine), "batch_sizes", []))
         finally:
             engine.stop()
             store.close()
@@ -217,11 +222,19 @@ def measure(
         "metrics_latency_p95_s": _p95(after["metrics_latency"]),
         "alert_latency_p95_s": _p95(after["alert_latency"]),
         "alerts_opened": len(after["alert_latency"]),
+        "estimator": estimator or {},
+        "mean_batch": round(float(np.mean(batch_sizes)), 2) if batch_sizes else 1.0,
         "load_average_1min": round(os.getloadavg()[0], 2),
         # Behind: a camera below 95% of its rate, or ticks skipped beyond 2% of all ticks.
         "holds": min(rates.values()) >= 0.95 * fps
         and sum(skipped.values()) <= 0.02 * fps * elapsed * cameras,
     }
+
+
+def _shared_model(engine: Engine):
+    """The one model the engine's camera workers share."""
+    worker = next(iter(engine.workers.values()), None)
+    return getattr(worker, "estimator", None)
 
 
 def _p95(values: list[float]) -> float | None:
@@ -238,10 +251,14 @@ def measure_in_fresh_process(
         "from cameras_capacity import measure;"
         "print(json.dumps(measure(int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]),"
         " float(sys.argv[5]), float(sys.argv[6]), sys.argv[7],"
-        " Path(sys.argv[8]) if sys.argv[8] else None)))"
+        " Path(sys.argv[8]) if sys.argv[8] else None, json.loads(sys.argv[9]))))"
     )
     folder = str(Path(__file__).resolve().parent)
-    values = [folder, cameras, clip, args.fps, args.warmup, args.seconds, setup, substream or ""]
+    estimator = {"device": args.device, "max_batch": args.max_batch}
+    if args.batch_wait_ms is not None:
+        estimator["batch_wait_ms"] = args.batch_wait_ms
+    values = [folder, cameras, clip, args.fps, args.warmup, args.seconds, setup, substream or "",
+              json.dumps(estimator)]  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-c", code, *map(str, values)],
         capture_output=True, text=True, check=True,
@@ -293,6 +310,13 @@ def main() -> None:
         metavar="WxH",
         help="give every camera a substream of this size (e.g. 640x360) as its analysis_source",
     )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="the density model's device"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=1, help="cameras' frames per model call (GPU: 8)"
+    )
+    parser.add_argument("--batch-wait-ms", type=float, help="default: the config's (20 ms)")
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, help="write the results here too")
@@ -325,7 +349,7 @@ def main() -> None:
         for setup in setups:
             print(f"--- {setup}")
             print("cameras  min fps  mean fps  skipped  cores  cores/cam  RSS MiB  ms/frame  "
-                  "metrics p95 s  alert p95 s  alerts  load")  # fmt: skip
+                  "metrics p95 s  alert p95 s  alerts  batch  load")  # fmt: skip
             for cameras in counts:
                 row = measure_in_fresh_process(
                     cameras, clip, args, setup=setup, substream=substream
@@ -337,7 +361,8 @@ def main() -> None:
                       f"{row['skipped_ticks']:7d}  {row['cpu_cores']:5.2f}  "
                       f"{row['cpu_cores_per_camera']:9.3f}  {row['rss_mib']:7.0f}  "
                       f"{row['analysis_ms_mean']:8.0f}  {row['metrics_latency_p95_s']!s:>13}  "
-                      f"{alert!s:>11}  {row['alerts_opened']:6d}  {row['load_average_1min']:4.1f}"
+                      f"{alert!s:>11}  {row['alerts_opened']:6d}  {row['mean_batch']:5.2f}  "
+                      f"{row['load_average_1min']:4.1f}"
                       f"{'' if row['holds'] else '  <- falls behind'}", flush=True)  # fmt: skip
                 if not row["holds"] and not args.cameras:
                     break

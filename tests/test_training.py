@@ -293,3 +293,29 @@ def test_a_v1_model_widened_to_the_zip_head_keeps_its_counts_and_exports_one_out
     (density,) = session.run(None, {"image": x.numpy()})
     assert density.shape == (1, 1, x.shape[2] // 8, x.shape[3] // 8)
     assert float(density.sum()) == pytest.approx(zip_count, rel=1e-4)
+
+
+def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
+    from crowdwatch.training.losses import mse_density_loss
+    from crowdwatch.training.model import DensityNet, mean_density
+    from crowdwatch.training.train import TrainConfig, training_loss
+
+    sample = _real_sample()
+    crop, target = random_crop(
+        sample,
+        np.random.default_rng(3),
+        CropConfig(height=128, width=160, min_scale=1.0, max_scale=1.0, sigma_cells=1.0),
+    )
+    batch = torch.from_numpy(to_network_batch([crop]))
+    target_t = torch.from_numpy(target[None, None].astype(np.float32))
+    points = [np.argwhere(target > 0)[:, ::-1].astype(np.float32) * 8 + 4]
+    net = DensityNet(zero_inflated=True)
+    plain = TrainConfig(out=Path("."), loss="zip", ot_weight=0.0)
+    with_mse = TrainConfig(out=Path("."), loss="zip", ot_weight=0.0, mse_weight=2.0)
+    with torch.no_grad():
+        base, base_parts = training_loss(net, batch, target=target_t, points=points, config=plain)
+        total, parts = training_loss(net, batch, target=target_t, points=points, config=with_mse)
+        squared = mse_density_loss(mean_density(*net.parts(batch)), target_t, count_weight=0.0)
+    assert base_parts["ot"] == 0.0 and "mse" not in base_parts
+    assert parts["mse"] == pytest.approx(float(squared), rel=1e-5)
+    assert float(total) == pytest.approx(float(base) + 2.0 * float(squared), rel=1e-5)

@@ -10,6 +10,7 @@ Typical use::
            config_path=Path("event.yaml")).run()
 """
 
+from crowdwatch.engine.batching import BatchingEstimator
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
 from crowdwatch.engine.engine import Engine, EngineOptions, run_engine
 from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
@@ -19,9 +20,11 @@ from crowdwatch.engine.worker import (
     WorkerOptions,
     WorkerStats,
     model_threads_and_slots,
+    share_estimator,
 )
 
 __all__ = [
+    "BatchingEstimator",
     "CameraWorker",
     "CaptureOptions",
     "ConfigUpdate",
@@ -32,6 +35,7 @@ __all__ = [
     "Grab",
     "SharedEstimator",
     "model_threads_and_slots",
+    "share_estimator",
     "WorkerOptions",
     "WorkerStats",
     "run_engine",

@@ -31,8 +31,7 @@ class CameraHost:
 
     def __init__(self, event: dict, store_url: str) -> None:
         from crowdwatch.engine.memory import limit_malloc_arenas
-        from crowdwatch.engine.worker import SharedEstimator, model_threads_and_slots
-        from crowdwatch.estimators import make_estimator
+        from crowdwatch.engine.worker import share_estimator
         from crowdwatch.pipeline.threads import limit_opencv_threads
         from crowdwatch.store import open_store
 
@@ -40,10 +39,7 @@ class CameraHost:
         limit_opencv_threads()
         self.config = EventConfig.model_validate(event)
         self.store = open_store(store_url)
-        threads, slots = model_threads_and_slots(len(self.config.cameras))
-        self.estimator = SharedEstimator(
-            make_estimator(self.config.estimator, threads=threads), slots=slots
-        )
+        self.estimator = share_estimator(self.config.estimator, cameras=len(self.config.cameras))
         self.workers: dict[str, Any] = {}
         self._venue_inputs: dict[str, Any] = {}  # camera -> its newest VenueInput
 

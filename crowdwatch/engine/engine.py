@@ -23,13 +23,8 @@ from typing import Protocol
 from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.engine.memory import limit_malloc_arenas
 from crowdwatch.engine.reload import ConfigUpdate, ConfigWatcher
-from crowdwatch.engine.worker import (
-    CameraWorker,
-    SharedEstimator,
-    WorkerOptions,
-    model_threads_and_slots,
-)
-from crowdwatch.estimators import Estimator, make_estimator
+from crowdwatch.engine.worker import CameraWorker, WorkerOptions, share_estimator
+from crowdwatch.estimators import Estimator
 from crowdwatch.pipeline.threads import limit_opencv_threads
 from crowdwatch.pipeline.venue import VenueRun
 from crowdwatch.store.records import CameraHealth, Retention
@@ -296,9 +291,13 @@ class Engine:
         def local_worker(camera: CameraConfig) -> Worker:
             if not shared:
                 # Sized for every camera of the config, so that cameras added later share it.
-                threads, slots = model_threads_and_slots(len(self.config.cameras))
-                model = self._estimator or make_estimator(self.config.estimator, threads=threads)
-                shared.append(SharedEstimator(model, slots=slots))
+                shared.append(
+                    share_estimator(
+                        self.config.estimator,
+                        cameras=len(self.config.cameras),
+                        estimator=self._estimator,
+                    )
+                )
             return CameraWorker(
                 self.config,
                 camera,

@@ -23,7 +23,9 @@ import numpy as np
 
 from crowdwatch.config.scaling import analysed_source
 from crowdwatch.config.schema import CameraConfig, EventConfig
+from crowdwatch.engine.batching import BatchingEstimator
 from crowdwatch.engine.capture import CaptureOptions, FrameGrabber, Grab
+from crowdwatch.estimators import EstimatorConfig, make_estimator
 from crowdwatch.estimators.base import Estimator
 from crowdwatch.pipeline.camera import CameraAnalyzer
 from crowdwatch.pipeline.health import CaptureCounts, HealthReporter
@@ -83,6 +85,22 @@ class SharedEstimator:
         """The inner estimator's estimate, at most ``slots`` calls at a time."""
         with self._slots:
             return self.inner.estimate(image)
+
+
+def share_estimator(
+    config: EstimatorConfig, *, cameras: int, estimator: Estimator | None = None
+) -> Estimator:
+    """The one model every camera of a process calls: ``config``'s estimator (or ``estimator``)
+    behind a :class:`~crowdwatch.engine.batching.BatchingEstimator` when ``config.max_batch``
+    > 1 (the GPU path), else behind a :class:`SharedEstimator` with the CPU's threads and slots
+    for ``cameras`` cameras (:func:`model_threads_and_slots`)."""
+    threads, slots = model_threads_and_slots(cameras)
+    model = estimator or make_estimator(config, threads=threads)
+    if config.max_batch > 1 and hasattr(model, "estimate_batch"):
+        return BatchingEstimator(
+            model, max_batch=config.max_batch, wait_s=config.batch_wait_ms / 1000.0
+        )
+    return SharedEstimator(model, slots=slots)
 
 
 def model_threads_and_slots(cameras: int, cores: int | None = None) -> tuple[int, int]:
@@ -241,13 +259,18 @@ class CameraWorker:
 
         Cameras started together would otherwise all analyse in the same instant of every
         period: their frames, and the snapshots and commits of alerts they open together,
-        queue up behind each other while the machine idles for the rest of the period.
+        queue up behind each other while the machine idles for the rest of the period. When
+        the model batches (``estimator.max_batch`` > 1, the GPU path) the cameras of one batch
+        tick together and the batches are staggered instead: camera k is in batch
+        k // max_batch of ceil(N / max_batch).
         """
         fps = self.target_fps
         names = [camera.name for camera in self.event.cameras]
         if not fps or self.name not in names:
             return 0.0
-        return names.index(self.name) / len(names) / fps
+        per_call = self.event.estimator.max_batch
+        batches = -(-len(names) // per_call)
+        return (names.index(self.name) // per_call) / batches / fps
 
     def _schedule(self, due: float) -> float:
         """When to analyse next, on a fixed grid of the analysis rate from ``due``.

@@ -40,7 +40,7 @@ def make_estimator(config: EstimatorConfig | None = None, *, threads: int = 2) -
     if kind == "density":
         from crowdwatch.estimators.density import DensityEstimator
 
-        return DensityEstimator(model_path=config.model, threads=threads)
+        return DensityEstimator(model_path=config.model, threads=threads, device=config.device)
     if kind == "ssd":
         from crowdwatch.estimators.ssd import SsdPersonDetector
 

@@ -145,13 +145,44 @@ def session_options(threads: int = 2, spinning: bool | None = None):
     return options
 
 
+#: onnxruntime execution providers per ``device``; the CPU one stays as the fallback for any
+#: operator the CUDA provider lacks.
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def execution_providers(device: str) -> list[str]:
+    """The onnxruntime providers that run the model on ``device`` ("cpu" or "cuda").
+
+    Raises:
+        EstimatorError: ``device`` is unknown, or is "cuda" and the installed onnxruntime has no
+            CUDA provider (the ``gpu`` extra installs onnxruntime-gpu).
+    """
+    import onnxruntime as ort
+
+    if device not in PROVIDERS:
+        raise EstimatorError(f"unknown device {device!r}; use one of {sorted(PROVIDERS)}")
+    wanted = PROVIDERS[device]
+    if wanted[0] not in ort.get_available_providers():
+        raise EstimatorError(
+            f"device {device!r} needs onnxruntime's {wanted[0]}, which this onnxruntime "
+            f"{ort.__version__} lacks: install the gpu extra (onnxruntime-gpu) on a machine with "
+            "CUDA, or set estimator.device to cpu"
+        )
+    return wanted
+
+
 class DensityEstimator:
     """Density-map crowd counter on onnxruntime; implements the ``Estimator`` protocol.
 
     Args:
-        model_path: the ONNX model; defaults to :func:`default_model_path`.
-        threads: onnxruntime intra-op threads.
+        model_path: the ONNX model; defaults to :func:`default_model_path` (int8) on the CPU and
+            :func:`float_model_path` on "cuda" (int8 QDQ graphs gain nothing there).
+        threads: onnxruntime intra-op threads (CPU).
         max_side: frames whose longer side exceeds this are scaled down before the network.
+        device: "cpu" (default) or "cuda" (onnxruntime's CUDA execution provider).
     """
 
     name = "density"
@@ -160,11 +191,19 @@ class DensityEstimator:
     concurrent_calls = True
 
     def __init__(
-        self, model_path: Path | None = None, threads: int = 2, max_side: int = DEFAULT_MAX_SIDE
+        self,
+        model_path: Path | None = None,
+        threads: int = 2,
+        max_side: int = DEFAULT_MAX_SIDE,
+        *,
+        device: str = "cpu",
     ):
         import onnxruntime as ort
 
-        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        providers = execution_providers(device)
+        if model_path is None:
+            model_path = float_model_path() if device == "cuda" else default_model_path()
+        self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise EstimatorError(
                 f"density model {self.model_path} not found (set CROWDWATCH_MODELS to its folder)"
@@ -173,29 +212,67 @@ class DensityEstimator:
             raise ValueError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
         options = session_options(threads)
         try:
-            self._session = ort.InferenceSession(
-                str(self.model_path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(str(self.model_path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise EstimatorError(f"cannot load density model {self.model_path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
         self.model_file = self.model_path
         self.max_side = max_side
+        self.device = device
+
+    @property
+    def batches(self) -> bool:
+        """Whether the model takes several frames in one call (its batch axis is symbolic)."""
+        return not isinstance(self._session.get_inputs()[0].shape[0], int)
 
     def cell_density(self, image_bgr: np.ndarray) -> np.ndarray:
         """The network's raw stride-8 density (H'/8, W'/8) for the scaled, padded image."""
-        x = prepare_input(image_bgr, self.max_side)
-        (out,) = self._session.run(None, {self._input: x})
-        return np.maximum(out[0, 0], 0.0)
+        return self.cell_densities([image_bgr])[0]
+
+    def cell_densities(self, images_bgr: list[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`cell_density` of each image; images whose network inputs have one size run
+        in one call when the model :attr:`batches` (the GPU path), one by one otherwise."""
+        inputs = [prepare_input(image, self.max_side) for image in images_bgr]
+        cells: list[np.ndarray | None] = [None] * len(inputs)
+        for indices in _same_shape_groups(inputs, together=self.batches):
+            batch = (
+                inputs[indices[0]]
+                if len(indices) == 1
+                else np.concatenate([inputs[i] for i in indices])
+            )
+            (out,) = self._session.run(None, {self._input: batch})
+            for row, i in enumerate(indices):
+                cells[i] = np.maximum(out[row, 0], 0.0)
+        return cells
 
     def estimate(self, image: np.ndarray) -> Estimate:
         """Density map at the frame's H x W summing to the count, and peak positions."""
-        h, w = image.shape[:2]
-        cells = self.cell_density(image)
-        cells = _crop_padding(cells, h, w, self.max_side)
-        density = density_to_frame(cells, h, w)
-        points = _cell_peaks(cells, h, w)
+        return self.estimate_batch([image])[0]
+
+    def estimate_batch(self, images: list[np.ndarray]) -> list[Estimate]:
+        """:meth:`estimate` of each image, same-sized ones in one model call where it batches;
+        every estimate is exactly the one :meth:`estimate` gives its image alone."""
+        return [
+            self._from_cells(cells, *image.shape[:2])
+            for image, cells in zip(images, self.cell_densities(images), strict=True)
+        ]
+
+    def _from_cells(self, cells: np.ndarray, height: int, width: int) -> Estimate:
+        cells = _crop_padding(cells, height, width, self.max_side)
+        density = density_to_frame(cells, height, width)
+        points = _cell_peaks(cells, height, width)
         return Estimate(density=density, points=points, anchor=self.anchor)
+
+
+def _same_shape_groups(inputs: list[np.ndarray], *, together: bool) -> list[list[int]]:
+    """Indices of ``inputs`` grouped by shape (in order of first appearance) when ``together``,
+    else one index per group."""
+    if not together:
+        return [[i] for i in range(len(inputs))]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(inputs):
+        groups.setdefault(x.shape, []).append(i)
+    return list(groups.values())
 
 
 def _crop_padding(cells: np.ndarray, height: int, width: int, max_side: int) -> np.ndarray:

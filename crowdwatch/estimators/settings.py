@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TILES = 16
 
@@ -13,6 +13,10 @@ class EstimatorConfig(BaseModel):
     """Which people estimator to run.
 
     ``auto`` uses the shipped density model when it is installed and the SSD detector otherwise.
+    ``device: cuda`` runs the density model on onnxruntime's CUDA provider (the ``gpu`` extra),
+    and ``max_batch`` > 1 lets the live engine put up to that many cameras' frames (of one size)
+    into one model call, waiting at most ``batch_wait_ms`` for them: what a GPU wants. On the
+    CPU the default, one frame a call with calls side by side, is faster.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -25,3 +29,14 @@ class EstimatorConfig(BaseModel):
         Annotated[int, Field(ge=1, le=MAX_TILES)], Annotated[int, Field(ge=1, le=MAX_TILES)]
     ] = (1, 1)
     track: bool = False
+    device: Literal["cpu", "cuda"] = "cpu"
+    max_batch: int = Field(default=1, ge=1, le=64)
+    batch_wait_ms: float = Field(default=20.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _device_needs_density(self) -> EstimatorConfig:
+        if self.kind in ("ssd", "yolo") and (self.device != "cpu" or self.max_batch > 1):
+            raise ValueError(
+                f"device and max_batch apply to the density model, not the {self.kind} estimator"
+            )
+        return self

@@ -94,6 +94,9 @@ class TrainConfig:
     # likelihood x nll_weight + the dmcount loss on the ZIP mean; a two-channel head).
     loss: str = "mse"
     nll_weight: float = 1.0
+    # "zip" only: + mse_weight x the squared density error of the ZIP mean ("mse"'s first term),
+    # the term that held ShanghaiTech A's and Beijing-BRT's counts in v1.
+    mse_weight: float = 0.0
     ot_weight: float = 0.1
     tv_weight: float = 0.01
     ot_reg: float = 10.0  # entropic regularisation, squared pixels
@@ -181,13 +184,19 @@ def training_loss(
     if config.loss == "zip":
         if zero_probability is None:
             raise ValueError("the zip loss needs a zero-inflated network (two-channel head)")
-        return zip_loss(
+        loss, parts = zip_loss(
             rate,
             zero_probability,
             points,
             nll_weight=config.nll_weight,
             **_dm_count_weights(config),
         )
+        if config.mse_weight:
+            mean = mean_density(rate, zero_probability)
+            squared = mse_density_loss(mean, target, count_weight=0.0)
+            loss = loss + config.mse_weight * squared
+            parts["mse"] = float(squared.detach())
+        return loss, parts
     pred = mean_density(rate, zero_probability)
     if config.loss == "mse":
         return mse_density_loss(pred, target, config.count_weight), {}

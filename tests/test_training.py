@@ -319,3 +319,24 @@ def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() 
     assert base_parts["ot"] == 0.0 and "mse" not in base_parts
     assert parts["mse"] == pytest.approx(float(squared), rel=1e-5)
     assert float(total) == pytest.approx(float(base) + 2.0 * float(squared), rel=1e-5)
+
+
+def test_degraded_crops_keep_their_heads_and_lose_high_frequencies_or_blocks() -> None:
+    from crowdwatch.training.data import degrade
+
+    sample = _real_sample()
+    plain = CropConfig(height=256, width=320, min_scale=1.0, max_scale=1.0)
+    degraded = CropConfig(height=256, width=320, min_scale=1.0, max_scale=1.0,
+                          degrade_probability=1.0)  # fmt: skip
+    crop, target = random_crop(sample, np.random.default_rng(5), plain)
+    worse, worse_target = random_crop(sample, np.random.default_rng(5), degraded)
+    assert worse.shape == crop.shape and worse.dtype == np.uint8
+    np.testing.assert_array_equal(worse_target, target)  # the heads are where they were
+    assert np.abs(worse.astype(int) - crop.astype(int)).mean() > 0.5
+    import cv2
+
+    def sharpness(image: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var())
+
+    blurred = [degrade(crop, np.random.default_rng(seed)) for seed in range(8)]
+    assert min(sharpness(b) for b in blurred) < 0.8 * sharpness(crop)

@@ -88,6 +88,8 @@ class TrainConfig:
     # Crop scale range (multi-scale crops: < 1 zooms out so near heads shrink, > 1 zooms in).
     min_scale: float = 0.7
     max_scale: float = 1.3
+    # Share of crops re-encoded as JPEG or blurred (see CropConfig.degrade_probability).
+    degrade_probability: float = 0.0
     # Loss: "mse" (squared density error + count_weight x L1 count), "dmcount" (count_weight x L1
     # count + ot_weight x optimal transport + tv_weight x total variation) or "bayes" (Bayesian
     # loss with a background term, + count_weight x L1 count) or "zip" (zero-inflated Poisson
@@ -445,6 +447,7 @@ def run(config: TrainConfig, resume: bool) -> Path:
         width=config.crop_width,
         min_scale=config.min_scale,
         max_scale=config.max_scale,
+        degrade_probability=config.degrade_probability,
     )
     session_start = time.monotonic()
     last_eval = last_save = time.monotonic()

@@ -6,7 +6,9 @@ prints MAE, bias (mean of predicted - true) and the bias on the set's 10 densest
 images as they are and re-encoded or blurred:
 
 - ``jpeg q`` — re-encoded as JPEG of quality q (OpenCV, 4:2:0);
-- ``blur s`` — Gaussian blur of sigma s pixels.
+- ``blur s`` — Gaussian blur of sigma s pixels;
+- ``scale f`` — resized by f (area interpolation down, bilinear up), as a camera further away or
+  closer would see the scene.
 
 The spread of the bias across these variants is the count's sensitivity to image quality: for
 crowd safety it should be small, whatever the MAE.
@@ -51,6 +53,12 @@ def blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda image: cv2.GaussianBlur(image, (0, 0), sigma)
 
 
+def scale(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Resize by ``factor`` (area interpolation when shrinking, bilinear when enlarging)."""
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return lambda image: cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
+
+
 VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "as is": lambda image: image,
     "jpeg 80": jpeg(80),
@@ -58,6 +66,8 @@ VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "jpeg 40": jpeg(40),
     "blur 0.6": blur(0.6),
     "blur 1.0": blur(1.0),
+    "scale 0.8": scale(0.8),
+    "scale 1.25": scale(1.25),
 }
 
 
@@ -103,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             estimator = DensityEstimator(model, threads=args.threads)
             rows = {name: summary(e, truths) for name, e in errors(estimator, images).items()}
-            report.setdefault(label, {})[model.name] = rows
+            report.setdefault(label, {})[str(model)] = rows
             biases = [row["bias"] for row in rows.values()]
-            print(f"{label} ({len(images)} images, mean {truths.mean():.1f}), {model.name}: "
+            print(f"{label} ({len(images)} images, mean {truths.mean():.1f}), {model}: "
                   f"bias spread {max(biases) - min(biases):.2f}")  # fmt: skip
             for name, row in rows.items():
                 print(f"  {name:9s} MAE {row['mae']:7.2f}  bias {row['bias']:+8.2f}  "

@@ -3,11 +3,14 @@
 Prints, for the committed validation split (``crowdwatch/training/val_split.json``), MAE and MSE
 (root-mean-square count error) on ShanghaiTech B, ShanghaiTech A and Beijing-BRT, the MAE over the
 whole PETS 2009 clip against its per-frame counts, and milliseconds per 1024x768 image with
-onnxruntime on 2 threads. ``--ssd`` adds the SSD person detector for comparison.
+onnxruntime on 2 threads. ``--ssd`` adds the SSD person detector for comparison,
+``--sparse-gate`` the density model gated by it in near-empty scenes
+(``crowdwatch/estimators/sparse_gate.py``, row ``gated``, with the share of images it gated).
 
 Run::
 
-    python benchmarks/density_accuracy.py [--model PATH.onnx] [--ssd] [--json out.json]
+    python benchmarks/density_accuracy.py [--model PATH.onnx] [--ssd] [--sparse-gate]
+        [--json out.json]
 
 Data comes from ``$CROWDWATCH_DATA`` (default ``../shared/data``).
 """
@@ -57,6 +60,15 @@ def speed_image(root: Path) -> np.ndarray:
     return cv2.resize(image, SPEED_SIZE)
 
 
+def _gated_share(estimator) -> str:
+    """For the sparse gate: the share of images it gated since the last call, else ''."""
+    if not hasattr(estimator, "gated"):
+        return ""
+    share = estimator.gated / max(1, estimator.estimated)
+    estimator.gated = estimator.estimated = 0
+    return f"  gated {100 * share:.0f} %"
+
+
 def run(estimators: dict, root: Path, limit: int | None, accuracy: bool = True) -> dict:
     report: dict = {}
     for label, dataset, folder, split in VAL_SETS if accuracy else ():
@@ -68,10 +80,11 @@ def run(estimators: dict, root: Path, limit: int | None, accuracy: bool = True) 
                 dataset, root / folder, estimator, split=split, limit=limit
             )
             report.setdefault(label, {})[name] = result.as_dict()
+            gated = _gated_share(estimator)
             print(
                 f"{label:24s} {name:8s} n={result.images:4d}  MAE {result.mae:7.2f}  "
                 f"MSE {result.mse:7.2f}  gt {result.mean_gt:7.1f}  pred {result.mean_pred:7.1f}  "
-                f"{result.ms_per_image:5.0f} ms/img",
+                f"{result.ms_per_image:5.0f} ms/img{gated}",
                 flush=True,
             )
     image = speed_image(root)
@@ -87,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=default_model_path())
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ssd", action="store_true", help="also evaluate the SSD person detector")
+    p.add_argument(
+        "--sparse-gate",
+        action="store_true",
+        help="also evaluate the density model gated by SSD in near-empty scenes (row 'gated')",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many images per set")
     p.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
     p.add_argument("--speed-only", action="store_true", help="skip the accuracy sets")
@@ -96,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         from crowdwatch.estimators.ssd import SsdPersonDetector
 
         estimators["ssd"] = SsdPersonDetector()
+    if args.sparse_gate:
+        from crowdwatch.estimators.sparse_gate import SparseSceneGate
+        from crowdwatch.estimators.ssd import SsdPersonDetector
+
+        density = DensityEstimator(args.model, threads=args.threads)
+        estimators["gated"] = SparseSceneGate(density, SsdPersonDetector())
     report = run(estimators, data_root(), args.limit, accuracy=not args.speed_only)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

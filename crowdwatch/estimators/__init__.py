@@ -40,7 +40,15 @@ def make_estimator(config: EstimatorConfig | None = None, *, threads: int = 2) -
     if kind == "density":
         from crowdwatch.estimators.density import DensityEstimator
 
-        return DensityEstimator(model_path=config.model, threads=threads, device=config.device)
+        density = DensityEstimator(model_path=config.model, threads=threads, device=config.device)
+        if config.sparse_gate is None:
+            return density
+        from crowdwatch.estimators.sparse_gate import SparseSceneGate
+        from crowdwatch.estimators.ssd import SsdPersonDetector
+
+        gate = config.sparse_gate
+        detector = SsdPersonDetector(score_threshold=gate.score_threshold)
+        return SparseSceneGate(density, detector, below=gate.below, agreement=gate.agreement)
     if kind == "ssd":
         from crowdwatch.estimators.ssd import SsdPersonDetector
 

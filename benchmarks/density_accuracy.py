@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         from crowdwatch.estimators.ssd import SsdPersonDetector
 
         density = DensityEstimator(args.model, threads=args.threads)
-        estimators["gated"] = SparseSceneGate(density, SsdPersonDetector())
+        estimators["gated"] = SparseSceneGate(density, SsdPersonDetector)
     report = run(estimators, data_root(), args.limit, accuracy=not args.speed_only)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

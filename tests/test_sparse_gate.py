@@ -79,7 +79,7 @@ def test_a_dense_street_is_left_to_the_density_model() -> None:
     if image is None:
         pytest.skip(f"ShanghaiTech image absent at {path}")
     density = DensityEstimator()
-    gate = SparseSceneGate(density, SsdPersonDetector())
+    gate = SparseSceneGate(density, SsdPersonDetector)
     plain, gated = density.estimate(image), gate.estimate(image)
     assert plain.count > gate.below
     assert gated.count == plain.count and np.array_equal(gated.density, plain.density)

@@ -7,6 +7,7 @@ are imported lazily: the YOLO backend loads torch, which takes seconds.
 from __future__ import annotations
 
 import logging
+import os
 
 from crowdwatch.estimators.base import Estimator, EstimatorError
 from crowdwatch.estimators.settings import EstimatorConfig
@@ -47,8 +48,13 @@ def make_estimator(config: EstimatorConfig | None = None, *, threads: int = 2) -
         from crowdwatch.estimators.ssd import SsdPersonDetector
 
         gate = config.sparse_gate
-        detector = SsdPersonDetector(score_threshold=gate.score_threshold)
-        return SparseSceneGate(density, detector, below=gate.below, agreement=gate.agreement)
+        return SparseSceneGate(
+            density,
+            lambda: SsdPersonDetector(score_threshold=gate.score_threshold),
+            below=gate.below,
+            agreement=gate.agreement,
+            detectors=len(os.sched_getaffinity(0)),  # as many calls at once as the engine makes
+        )
     if kind == "ssd":
         from crowdwatch.estimators.ssd import SsdPersonDetector
 

@@ -13,7 +13,9 @@ heat map, and every measure downstream reads it as before.
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -70,9 +72,11 @@ class SparseSceneGate:
 
     The detector runs only on frames the density model counts below ``below`` people, so
     crowded cameras pay nothing for it; a near-empty frame costs one SSD pass more.
+    ``make_detector`` builds a detector; up to ``detectors`` of them are made, as concurrent
+    calls need them (an OpenCV DNN net runs one call at a time), and each call takes an idle one.
 
     Example:
-        >>> gate = SparseSceneGate(DensityEstimator(), SsdPersonDetector())  # doctest: +SKIP
+        >>> gate = SparseSceneGate(DensityEstimator(), SsdPersonDetector)  # doctest: +SKIP
         >>> gate.estimate(frame).count  # doctest: +SKIP
         5.0
     """
@@ -80,25 +84,30 @@ class SparseSceneGate:
     name = "density+ssd"
     anchor = Anchor.HEAD
     #: Several camera threads may call it at once: the density model's session runs them side by
-    #: side, and the detector (an OpenCV DNN net, not thread-safe) one at a time behind a lock.
+    #: side, and each detector (an OpenCV DNN net, not thread-safe) serves one call at a time.
     concurrent_calls = True
 
     def __init__(
         self,
         density: DensityEstimator,
-        detector: SsdPersonDetector,
+        make_detector: Callable[[], SsdPersonDetector],
         *,
         below: float = 20.0,
         agreement: float = 0.7,
+        detectors: int = 1,
     ) -> None:
         self.density = density
-        self.detector = detector
         self.below = below
         self.agreement = agreement
         #: Frames gated so far, of all estimated: how often the detector's evidence decided.
         self.gated = 0
         self.estimated = 0
-        self._detector_lock = threading.Lock()
+        self._make_detector = make_detector
+        self._max_detectors = max(1, detectors)
+        self._idle: queue.SimpleQueue[SsdPersonDetector] = queue.SimpleQueue()
+        self._idle.put(make_detector())
+        self._made = 1
+        self._lock = threading.Lock()
 
     @property
     def model_file(self) -> Path:
@@ -121,11 +130,11 @@ class SparseSceneGate:
 
     def gate(self, image: np.ndarray, estimate: Estimate) -> Estimate:
         """``estimate`` (the density model's for ``image``), gated if the scene is sparse."""
-        with self._detector_lock:
+        with self._lock:
             self.estimated += 1
-            if estimate.count >= self.below:
-                return estimate
-            boxes, scores = self.detector.detect(image)
+        if estimate.count >= self.below:
+            return estimate
+        boxes, scores = self._detect(image)
         sparse = scene_is_sparse(
             density_count=estimate.count,
             detections=len(boxes),
@@ -134,13 +143,32 @@ class SparseSceneGate:
         )
         if not sparse:
             return estimate
-        with self._detector_lock:
+        with self._lock:
             self.gated += 1
         density = gate_density(density=estimate.density, boxes=boxes)
         points = _points_inside(estimate.points, density)
         return Estimate(
             density=density, anchor=self.anchor, points=points, boxes=boxes, scores=scores
         )
+
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The detections of ``image`` by an idle detector (one more made while all are busy and
+        fewer than ``detectors`` exist)."""
+        detector = self._take_detector()
+        try:
+            return detector.detect(image)
+        finally:
+            self._idle.put(detector)
+
+    def _take_detector(self) -> SsdPersonDetector:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            make_one = self._made < self._max_detectors
+            self._made += int(make_one)
+        return self._make_detector() if make_one else self._idle.get()
 
 
 def _points_inside(points: np.ndarray, density: np.ndarray) -> np.ndarray:

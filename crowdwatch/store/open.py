@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from crowdwatch.store.sql import SqlStore, StoreError, _reason
 DEFAULT_STORE_NAME = "crowdwatch.db"
 # Store files hold password hashes and the audit log: only their owner may read them.
 FILE_MODE = 0o600
+# How long an SQLite connection waits for another's lock before it reports the store busy.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -77,7 +81,7 @@ def _open_sqlite(path: str) -> SqlStore:
         absolute = str(file.resolve())
         engine = create_engine(
             URL.create("sqlite", database=absolute),
-            connect_args={"timeout": 30.0, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
             pool_size=1,
             max_overflow=4,
         )
@@ -101,13 +105,31 @@ def _sqlite_connected(connection: Any, _record: Any) -> None:
     connection.isolation_level = None
     cursor = connection.cursor()
     try:
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         # WAL: the console reads while the engine writes. synchronous=NORMAL in WAL mode keeps
         # every committed transaction through a crash of the process (not of the machine).
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while the file is locked: the switch takes an
+    exclusive lock without SQLite's busy handler, so connections opening a new store at once
+    (the engine's cameras, the console) get "database is locked" at once, whatever the timeout.
+    Waits 5 ms, doubling to 200 ms, for at most :data:`SQLITE_BUSY_TIMEOUT_S` in all."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.2)
 
 
 def _open_postgres(url: str) -> SqlStore:

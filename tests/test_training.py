@@ -295,6 +295,49 @@ def test_a_v1_model_widened_to_the_zip_head_keeps_its_counts_and_exports_one_out
     assert float(density.sum()) == pytest.approx(zip_count, rel=1e-4)
 
 
+def test_a_widened_head_predicts_what_the_shipped_checkpoint_did_and_then_learns(
+    tmp_path: Path,
+) -> None:
+    """``--head-width 96 --init-from`` the committed checkpoint: the same density on a real
+    PETS frame at the start (export included), and a training step moves the new channels'
+    outgoing weights off zero."""
+    import cv2
+
+    from crowdwatch.estimators.density import prepare_input
+    from crowdwatch.training.export import load_checkpoint_net
+    from crowdwatch.training.model import DensityNet, head_width_of_state, widened_head_state
+    from crowdwatch.training.train import TrainConfig, Trainer
+
+    state = torch.load(
+        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
+    )
+    shipped = DensityNet().eval()
+    shipped.load_state_dict(state["ema"])
+    wide = widened_head_state(state["ema"], 96)
+    assert head_width_of_state(wide) == 96
+    torch.save({"model": wide, "step": 1}, tmp_path / "wide.pt")
+    net = load_checkpoint_net(tmp_path / "wide.pt")
+    frame = cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1]
+    x = torch.from_numpy(prepare_input(frame, 1280))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x).numpy(), shipped(x).numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="widened"):
+        widened_head_state(wide, 64)
+
+    trainer = Trainer(TrainConfig(out=tmp_path, head_width=96, threads=1), pretrained=False)
+    trainer.init_from(state)
+    sample = _real_sample()
+    crop, target = random_crop(
+        sample,
+        np.random.default_rng(5),
+        CropConfig(height=128, width=160, min_scale=1.0, max_scale=1.0, sigma_cells=1.0),
+    )
+    batch = torch.from_numpy(to_network_batch([crop]))
+    trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
+    outgoing = trainer.net.head[2].weight[:64, 64:]  # old channels reading the new ones
+    assert float(outgoing.abs().max()) > 0
+
+
 def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
     from crowdwatch.training.losses import mse_density_loss
     from crowdwatch.training.model import DensityNet, mean_density

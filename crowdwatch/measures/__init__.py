@@ -11,7 +11,13 @@ from crowdwatch.measures.levels import (
     flow_level_of_service,
     safety_level,
 )
-from crowdwatch.measures.trends import minutes_to_threshold, rate_of_rise, theil_sen, trend
+from crowdwatch.measures.trends import (
+    minutes_at_trend,
+    minutes_to_threshold,
+    rate_of_rise,
+    theil_sen,
+    trend,
+)
 
 __all__ = [
     "CROWD_SAFETY_DENSITY",
@@ -22,6 +28,7 @@ __all__ = [
     "LevelBands",
     "density_level_of_service",
     "flow_level_of_service",
+    "minutes_at_trend",
     "minutes_to_threshold",
     "rate_of_rise",
     "safety_level",

@@ -7,6 +7,7 @@ a miscount or a person walking past the camera, moves it very little, unlike lea
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,7 +17,7 @@ MAX_TREND_SAMPLES = 120
 
 def theil_sen(times: np.ndarray, values: np.ndarray) -> tuple[float, float] | None:
     """(slope, intercept) of the robust line through the samples; None if time does not vary."""
-    first, second = np.triu_indices(len(times), k=1)
+    first, second = _pairs(len(times))
     dt = times[second] - times[first]
     usable = dt > 0
     if not usable.any():
@@ -24,6 +25,14 @@ def theil_sen(times: np.ndarray, values: np.ndarray) -> tuple[float, float] | No
     slope = float(np.median((values[second] - values[first])[usable] / dt[usable]))
     intercept = float(np.median(values - slope * times))
     return slope, intercept
+
+
+@lru_cache(maxsize=MAX_TREND_SAMPLES + 1)
+def _pairs(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (i, j), i < j, of every pair of ``count`` samples (made once per count)."""
+    first, second = np.triu_indices(count, k=1)
+    first.flags.writeable = second.flags.writeable = False
+    return first, second
 
 
 def _window(
@@ -101,7 +110,19 @@ def minutes_to_threshold(
         >>> minutes_to_threshold([0, 30, 60], [1.0, 1.5, 2.0], threshold=4.0)  # +1 per minute
         2.0
     """
-    fitted = trend(times_s, values, window_s=window_s, min_samples=min_samples)
+    return minutes_at_trend(
+        trend(times_s, values, window_s=window_s, min_samples=min_samples), threshold
+    )
+
+
+def minutes_at_trend(fitted: tuple[float, float] | None, threshold: float) -> float | None:
+    """:func:`minutes_to_threshold` from a :func:`trend` already fitted, (slope per minute,
+    value now): (threshold - value now) / slope, 0 at or above it, None when not rising.
+
+    Example:
+        >>> minutes_at_trend((1.0, 2.0), threshold=4.0)
+        2.0
+    """
     if fitted is None:
         return None
     slope_per_min, value_now = fitted

@@ -25,7 +25,7 @@ from crowdwatch.motion.pressure import (
     zone_mean_speed,
     zone_pressure,
 )
-from crowdwatch.motion.stall import StallState, detect_stalled_flow
+from crowdwatch.motion.stall import StallState, detect_stalled_flow, flow_is_stalled
 
 __all__ = [
     "CountingLine",
@@ -43,6 +43,7 @@ __all__ = [
     "crowd_velocity_reduced",
     "density_flow",
     "detect_stalled_flow",
+    "flow_is_stalled",
     "ground_velocity",
     "line_flow",
     "moving_mass",

@@ -38,6 +38,7 @@ class DenseFlow:
         preset: DIS quality preset, ``"ultrafast"`` (default), ``"fast"`` or ``"medium"``.
         finest_scale: the finest pyramid level DIS refines to (0 = the reduced frame itself;
             the presets' own choice, 1 or 2, is faster but underestimates small movers).
+        patch_stride: pixels between DIS's patches at each level (None: the preset's, 4).
 
     Example:
         >>> import numpy as np
@@ -55,6 +56,7 @@ class DenseFlow:
         method: FlowMethod = "dis",
         preset: DisPreset = "ultrafast",
         finest_scale: int = 0,
+        patch_stride: int | None = None,
     ) -> None:
         if not 0 < scale <= 1:
             raise ValueError(f"flow scale must be in (0, 1], got {scale}")
@@ -69,6 +71,8 @@ class DenseFlow:
         if method == "dis":
             self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
             self._dis.setFinestScale(int(finest_scale))
+            if patch_stride is not None:
+                self._dis.setPatchStride(int(patch_stride))
 
     def __call__(self, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
         """Flow (H, W, 2) float32 from ``previous`` to ``current`` (BGR or gray, same size)."""

@@ -50,11 +50,34 @@ def detect_stalled_flow(
         raise ValueError("times, densities and flows must have the same length")
     rise = rate_of_rise(times_s, densities_m2, window_s)
     change = rate_of_rise(times_s, flows_per_m_min, window_s)
-    stalled = (
-        rise is not None
-        and change is not None
-        and densities_m2[-1] >= min_density_m2
-        and rise >= min_density_rise_per_min
-        and change <= -min_flow_drop_per_min
+    stalled = flow_is_stalled(
+        density_m2=densities_m2[-1],
+        density_rise_per_min=rise,
+        flow_change_per_min=change,
+        min_density_rise_per_min=min_density_rise_per_min,
+        min_flow_drop_per_min=min_flow_drop_per_min,
+        min_density_m2=min_density_m2,
     )
-    return StallState(bool(stalled), rise, change)
+    return StallState(stalled, rise, change)
+
+
+def flow_is_stalled(
+    *,
+    density_m2: float,
+    density_rise_per_min: float | None,
+    flow_change_per_min: float | None,
+    min_density_rise_per_min: float = 0.2,
+    min_flow_drop_per_min: float = 5.0,
+    min_density_m2: float = 1.0,
+) -> bool:
+    """:func:`detect_stalled_flow`'s test on trends already fitted: density (people/m²) at
+    least ``min_density_m2``, rising at least ``min_density_rise_per_min`` (people/m² per
+    minute), while the flow falls at least ``min_flow_drop_per_min`` (people/m/min per minute).
+    A missing trend (None) is never a stall."""
+    return bool(
+        density_rise_per_min is not None
+        and flow_change_per_min is not None
+        and density_m2 >= min_density_m2
+        and density_rise_per_min >= min_density_rise_per_min
+        and flow_change_per_min <= -min_flow_drop_per_min
+    )

@@ -28,7 +28,7 @@ from crowdwatch.config.schema import CameraConfig, EventConfig
 from crowdwatch.errors import CrowdwatchError, SourceError
 from crowdwatch.estimators import Estimator, make_estimator
 from crowdwatch.outputs import RunSummary, write_json_atomically
-from crowdwatch.pipeline.camera import CameraAnalyzer
+from crowdwatch.pipeline.camera import CameraAnalyzer, look_ahead_plan
 from crowdwatch.pipeline.health import HealthReporter
 from crowdwatch.pipeline.outputs import BIRDSEYE_FILE, RunOutputs, build_run_outputs
 from crowdwatch.pipeline.outputs import recording_options as make_recording_options
@@ -149,7 +149,12 @@ def _analyze_into(
     config_path: Path | None,
 ) -> RunSummary:
     with open_source(analysed_source(camera), file_fps=camera.source_fps) as frames:
-        estimator = estimator or make_estimator(config.estimator)
+        # A given estimator keeps its threads, so it gets one frame ahead; one built here gets
+        # the plan's threads and as many frames at once (see look_ahead_plan).
+        ahead = 1
+        if estimator is None:
+            threads, ahead = look_ahead_plan(config.estimator)
+            estimator = make_estimator(config.estimator, threads=threads)
         provenance = run_provenance(config, config_path=config_path, estimator=estimator)
         analyzer = CameraAnalyzer(camera, estimator, config.heatmap, run_id=provenance["run_id"])
         fps = _output_fps(frames.fps, options)
@@ -197,6 +202,7 @@ def _analyze_into(
             )
         run = _Run(
             analyzer=analyzer,
+            ahead=ahead,
             source=frames,
             out_dir=out_dir,
             options=options,
@@ -216,6 +222,7 @@ class _Run:
         self,
         *,
         analyzer: CameraAnalyzer,
+        ahead: int = 1,
         source: VideoSource,
         out_dir: Path,
         options: AnalysisOptions,
@@ -225,6 +232,7 @@ class _Run:
         venue: VenueRun | None = None,
     ) -> None:
         self.analyzer = analyzer
+        self.ahead = ahead
         self.source = source
         self.out_dir = out_dir
         self.options = options
@@ -283,8 +291,8 @@ class _Run:
         if self.options.max_frames is not None:
             frames = itertools.islice(frames, self.options.max_frames)
         try:
-            # A file's next frame is decoded and estimated while this one is measured and drawn.
-            for result in self.analyzer.process_stream(frames):
+            # A file's next frames are decoded and estimated while this one is measured and drawn.
+            for result in self.analyzer.process_stream(frames, ahead=self.ahead):
                 yield result
                 bar.update(1)
         finally:

@@ -7,7 +7,10 @@ keeps of each :class:`~crowdwatch.types.FrameResult` is :mod:`crowdwatch.pipelin
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,8 +27,9 @@ from crowdwatch.annotate import (
     draw_zones,
 )
 from crowdwatch.config.scaling import camera_for_frames, pixel_aspect
-from crowdwatch.config.schema import CameraConfig, HeatmapConfig
+from crowdwatch.config.schema import CameraConfig, EstimatorConfig, HeatmapConfig
 from crowdwatch.errors import EstimatorError
+from crowdwatch.estimators import resolve_kind
 from crowdwatch.estimators.base import Estimator
 from crowdwatch.heatmap import LiveHeatmap
 from crowdwatch.metrics import measure_zone
@@ -33,7 +37,7 @@ from crowdwatch.pipeline.dynamics import CrowdDynamics
 from crowdwatch.pipeline.scene import Scene, build_scene
 from crowdwatch.types import Anchor, Estimate, Frame, FrameResult, LineMetrics, ZoneMetrics
 
-__all__ = ["CameraAnalyzer", "FrameResult"]
+__all__ = ["CameraAnalyzer", "FrameResult", "look_ahead_plan"]
 
 
 class CameraAnalyzer:
@@ -80,23 +84,34 @@ class CameraAnalyzer:
         estimate, estimator_ms = self._estimate(frame)
         return self._analyse(frame, estimate, estimator_ms)
 
-    def process_stream(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
-        """:meth:`process` for each of ``frames`` in order, the next frame read and estimated
-        while this one's metrics, alerts and drawing are done (a recorded file's frames are all
-        there ahead of time; a live stream's newest frame is not, so the engine calls
-        :meth:`process`). The results are exactly :meth:`process`'s: only the estimator's work,
-        which needs nothing of the frames before, moves to the look-ahead thread; an error
-        reading or estimating a frame is raised after every earlier frame's result.
+    def process_stream(self, frames: Iterable[Frame], *, ahead: int = 1) -> Iterator[FrameResult]:
+        """:meth:`process` for each of ``frames`` in order, the next ``ahead`` frames read and
+        estimated while this one's metrics, alerts and drawing are done (a recorded file's
+        frames are all there ahead of time; a live stream's newest frame is not, so the engine
+        calls :meth:`process`). The results are exactly :meth:`process`'s: only the estimator's
+        work, which needs nothing of the frames before, moves to the look-ahead threads; an
+        error reading or estimating a frame is raised after every earlier frame's result.
+
+        ``ahead`` > 1 estimates that many frames at once, which only pays with an estimator
+        that runs calls side by side (``concurrent_calls``, one core each: see
+        :func:`look_ahead_plan`); for any other estimator it is taken as 1.
         """
-        frames = iter(frames)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-ahead") as ahead:
-            pending = ahead.submit(self._read_and_estimate, frames)
-            while (item := pending.result()) is not None:
-                pending = ahead.submit(self._read_and_estimate, frames)
+        if not getattr(self.estimator, "concurrent_calls", False):
+            ahead = 1
+        ahead = max(1, int(ahead))
+        reader = _FramesInTurn(iter(frames))
+        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="look-ahead") as pool:
+            pending = deque(
+                pool.submit(self._read_and_estimate, reader, reader.turn()) for _ in range(ahead)
+            )
+            while (item := pending.popleft().result()) is not None:
+                pending.append(pool.submit(self._read_and_estimate, reader, reader.turn()))
                 yield self._analyse(*item)
 
-    def _read_and_estimate(self, frames: Iterator[Frame]) -> tuple[Frame, Estimate, float] | None:
-        frame = next(frames, None)
+    def _read_and_estimate(
+        self, reader: _FramesInTurn, turn: tuple[threading.Event, threading.Event]
+    ) -> tuple[Frame, Estimate, float] | None:
+        frame = reader.next_frame(*turn)
         return None if frame is None else (frame, *self._estimate(frame))
 
     def _estimate(self, frame: Frame) -> tuple[Estimate, float]:
@@ -199,3 +214,46 @@ class CameraAnalyzer:
         rules.update({f"{self.camera.name}/{line.name}": list(line.alerts)
                       for line in self.camera.lines})  # fmt: skip
         self.engine = AlertEngine(rules, run=self.run_id)
+
+
+class _FramesInTurn:
+    """Hands the frames of one iterator to look-ahead tasks in the order the tasks were made.
+
+    Each task gets a turn (:meth:`turn`, called in submission order): it reads only after the
+    task before it has read, so the n-th submitted task estimates the n-th frame and the
+    results can be taken from the futures in order. A read that raises still passes the turn on.
+    """
+
+    def __init__(self, frames: Iterator[Frame]) -> None:
+        self._frames = frames
+        self._previous = threading.Event()
+        self._previous.set()
+
+    def turn(self) -> tuple[threading.Event, threading.Event]:
+        """(the event to wait for, the event to set once read) for the next task."""
+        wait_for, done = self._previous, threading.Event()
+        self._previous = done
+        return wait_for, done
+
+    def next_frame(self, wait_for: threading.Event, done: threading.Event) -> Frame | None:
+        wait_for.wait()
+        try:
+            return next(self._frames, None)
+        finally:
+            done.set()
+
+
+def look_ahead_plan(config: EstimatorConfig, cores: int | None = None) -> tuple[int, int]:
+    """(model threads per call, frames estimated at once) for one camera's recorded frames on
+    ``cores`` cores (default: the cores this process may use), as ``analyze`` runs them.
+
+    The density model on the CPU (with or without the sparse gate) estimates one frame per
+    core on single-threaded sessions: one call on two threads leaves the cores idle where its
+    threads wait on each other inside each layer, and a frame's measuring and drawing fill
+    those gaps (``benchmarks/pipeline_speed.py``). Anything else runs one call at a time on
+    every core, one frame ahead.
+    """
+    cores = max(1, cores or len(os.sched_getaffinity(0)))
+    if resolve_kind(config) == "density" and config.device == "cpu":
+        return 1, cores
+    return cores, 1

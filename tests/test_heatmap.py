@@ -84,5 +84,15 @@ def test_banded_overlay_blends_each_band_colour_where_the_crowd_is(clip_frames) 
     small = cv2.resize(values, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST)
     enlarged = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
     assert np.array_equal(banded_overlay(frame, small), banded_overlay(frame, enlarged))
+    # Only the shown pixels' box is blended: a lone blob, on a half-size map and on a map of
+    # no whole ratio to the frame, draws what the full-size enlargement of its map draws.
+    for map_size in ((width // 2, height // 2), (width // 2 - 7, height // 3 + 5)):
+        blob = np.zeros(map_size[::-1], np.float32)
+        blob[map_size[1] // 3 : map_size[1] // 2, map_size[0] // 4 : map_size[0] // 3] = 2.5
+        blob[map_size[1] // 3, map_size[0] // 4] = 7.0
+        enlarged = cv2.resize(blob, (width, height), interpolation=cv2.INTER_NEAREST)
+        drawn = banded_overlay(frame, blob)
+        assert np.array_equal(drawn, banded_overlay(frame, enlarged))
+        assert 0 < np.mean(np.any(drawn != frame, axis=2)) < 0.05
     with pytest.raises(ValueError, match="does not fit"):
         banded_overlay(frame, np.zeros((height + 1, width), np.float32))

@@ -20,6 +20,10 @@ On the same decoded frames of the bundled PETS 2009 clip (768x576), in one proce
 - **ultralytics**: ``solutions.Heatmap`` with yolo11n built from its yaml (random weights, nothing
   downloaded), torch on 2 threads: detection, tracking and its heat map overlay.
 
+crowdwatch runs the density model it picks on this CPU (the int8 file where its sums are exact,
+VNNI or ARM64, else the float one: ``crowdwatch/estimators/cpu.py``); ``--model`` times another
+file (the int8 one on a CPU without VNNI, say: faster there, but it counts differently).
+
 Each runs as its users run it: crowdwatch with OpenCV on one thread (``analyze`` and the engine
 set it, see ``crowdwatch/pipeline/threads.py``), ultralytics with OpenCV's default thread count
 (restored around its calls).
@@ -36,6 +40,7 @@ Network access is refused for the whole run (``socket.connect`` raises) and any 
 reported: ultralytics must not try to download weights or fonts.
 
     YOLO_OFFLINE=1 python benchmarks/pipeline_speed.py [--frames 120] [--rounds 3] [--json out]
+        [--model models/crowd_density_int8.onnx]
 
 On a shared machine pause other heavy jobs while it runs (they skew all variants, not the
 ratios' direction).
@@ -58,6 +63,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from crowdwatch.config import EstimatorConfig, default_config, load_config  # noqa: E402
+from crowdwatch.estimators.cpu import int8_is_exact  # noqa: E402
 from crowdwatch.estimators.density import DensityEstimator, prepare_input  # noqa: E402
 from crowdwatch.paths import sample_video  # noqa: E402
 from crowdwatch.pipeline.camera import CameraAnalyzer, look_ahead_plan  # noqa: E402
@@ -201,6 +207,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=SAMPLE_CONFIG)
     parser.add_argument("--skip-ultralytics", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--model", type=Path, help="density model file (default: the one crowdwatch picks here)"
+    )
     args = parser.parse_args()
     refuse_network()
     limit_opencv_threads()  # as analyze and the engine run (one OpenCV thread)
@@ -208,10 +217,10 @@ def main() -> None:
 
     logging.getLogger("ultralytics").setLevel(logging.ERROR)  # "No tracks found" every frame
     frames = read_frames(args.frames)
-    estimator = DensityEstimator(threads=args.threads)
+    estimator = DensityEstimator(args.model, threads=args.threads)
     # analyze's own plan for the density model on this machine's cores (look_ahead_plan).
     plan_threads, ahead = look_ahead_plan(EstimatorConfig(kind="density"))
-    single = DensityEstimator(threads=plan_threads)
+    single = DensityEstimator(args.model, threads=plan_threads)
 
     def calibrated_camera():
         return load_config(args.config).cameras[0]
@@ -232,7 +241,8 @@ def main() -> None:
     print(f"# pipeline_speed {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs, {width}x{height} PETS frames, {args.threads} model threads "
           f"(analyze's look-ahead: {ahead} frames at once on {plan_threads}-thread sessions), "
-          f"{args.rounds} rounds x {args.chunk} frames, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{args.rounds} rounds x {args.chunk} frames, load {os.getloadavg()[0]:.1f}, model "
+          f"{estimator.model_path.name} (int8 exact on this CPU: {int8_is_exact()})")  # fmt: skip
     print(f"{'variant':18s} {'frames/s':>9s} {'ms/frame':>9s} {'CPU ms/frame':>13s}  per round")
     results = {}
     for name, total in totals.items():
@@ -287,7 +297,13 @@ def main() -> None:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"variants": results, "summary": summary, "network_attempts": NETWORK_ATTEMPTS},
+                {
+                    "model": estimator.model_path.name,
+                    "int8_exact": int8_is_exact(),
+                    "variants": results,
+                    "summary": summary,
+                    "network_attempts": NETWORK_ATTEMPTS,
+                },
                 indent=2,
             )
             + "\n"

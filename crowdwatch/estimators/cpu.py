@@ -8,7 +8,8 @@ fits only in 17 bits). The quantised density model then counts differently from 
 on a VNNI CPU (``VPDPBUSD``, exact 32-bit sums) or on ARM64 (``SDOT``/``UDOT``, exact): on an
 AVX2-only AMD EPYC on 2026-12-03 its validation MAE read ShanghaiTech B 12.92 against 9.53 on
 VNNI and 9.54 for the float model, ShanghaiTech A 86.3 against 70.8 / 70.6
-(``benchmarks/density_accuracy.py --model models/crowd_density_int8.onnx``). A crowd-safety
+(``benchmarks/density_accuracy.py --model models/crowd_density_int8.onnx``); with onnxruntime's
+graph optimisations off (no int8 kernels) the same file read B 9.55 there. A crowd-safety
 count must not depend on the box it runs on, so the int8 model runs only where its sums are
 exact and the float model everywhere else.
 """

@@ -26,16 +26,22 @@ def overlay(
     where nobody stands instead of tinting the whole frame blue.
 
     The frame stays uint8: the value is quantised once to the colour map's 256 levels, the
-    opacity is a look-up of that level, and OpenCV blends (pixels at level 0 are left as they
-    are).
+    opacity is a look-up of that level, and OpenCV blends, only inside the box of the pixels
+    above level 0 (the others are left as they are).
     """
     if vmax <= 0:
         return frame.copy()
     finite = values if not np.isnan(values).any() else np.nan_to_num(values)
     levels = _levels(finite, 255.0 / vmax)
-    colours = cv2.applyColorMap(levels, colormap)
-    alpha = cv2.LUT(levels, _alpha_table(float(max_alpha)))
-    return cv2.blendLinear(frame, colours, 1.0 - alpha, alpha)
+    image = frame.copy()
+    x, y, width, height = cv2.boundingRect(levels)  # the box of the non-zero levels
+    if width == 0 or height == 0:
+        return image
+    box = (slice(y, y + height), slice(x, x + width))
+    colours = cv2.applyColorMap(levels[box], colormap)
+    alpha = cv2.LUT(levels[box], _alpha_table(float(max_alpha)))
+    image[box] = cv2.blendLinear(frame[box], colours, 1.0 - alpha, alpha)
+    return image
 
 
 def _levels(values: np.ndarray, scale: float) -> np.ndarray:

@@ -29,6 +29,16 @@ def _real_sample(folder: str = "shanghaitech/part_B_train") -> TrainImage:
     return TrainImage(folder, item.name, item.load(), item.points)
 
 
+def _real_crop_batch(seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """A 128x160 crop of a real training image as a network batch, with its cell target."""
+    crop, target = random_crop(
+        _real_sample(),
+        np.random.default_rng(seed),
+        CropConfig(height=128, width=160, min_scale=1.0, max_scale=1.0, sigma_cells=1.0),
+    )
+    return torch.from_numpy(to_network_batch([crop])), target
+
+
 def test_density_target_has_one_unit_of_mass_per_head_inside() -> None:
     points = np.array([[3.0, 3.0], [100.0, 50.0], [127.9, 63.9], [-1.0, 5.0], [10.0, 64.0]])
     target = density_target(points.astype(np.float32), 64, 128, sigma_cells=1.0)
@@ -326,13 +336,7 @@ def test_a_widened_head_predicts_what_the_shipped_checkpoint_did_and_then_learns
 
     trainer = Trainer(TrainConfig(out=tmp_path, head_width=96, threads=1), pretrained=False)
     trainer.init_from(state)
-    sample = _real_sample()
-    crop, target = random_crop(
-        sample,
-        np.random.default_rng(5),
-        CropConfig(height=128, width=160, min_scale=1.0, max_scale=1.0, sigma_cells=1.0),
-    )
-    batch = torch.from_numpy(to_network_batch([crop]))
+    batch, target = _real_crop_batch(5)
     trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
     outgoing = trainer.net.head[2].weight[:64, 64:]  # old channels reading the new ones
     assert float(outgoing.abs().max()) > 0
@@ -343,13 +347,7 @@ def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() 
     from crowdwatch.training.model import DensityNet, mean_density
     from crowdwatch.training.train import TrainConfig, training_loss
 
-    sample = _real_sample()
-    crop, target = random_crop(
-        sample,
-        np.random.default_rng(3),
-        CropConfig(height=128, width=160, min_scale=1.0, max_scale=1.0, sigma_cells=1.0),
-    )
-    batch = torch.from_numpy(to_network_batch([crop]))
+    batch, target = _real_crop_batch(3)
     target_t = torch.from_numpy(target[None, None].astype(np.float32))
     points = [np.argwhere(target > 0)[:, ::-1].astype(np.float32) * 8 + 4]
     net = DensityNet(zero_inflated=True)

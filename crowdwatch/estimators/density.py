@@ -26,10 +26,10 @@ from crowdwatch.errors import EstimatorError
 from crowdwatch.estimators.cpu import int8_is_exact
 from crowdwatch.types import Anchor, Estimate
 
-#: The shipped model: int8, quantised from the float export (``crowdwatch.training.quantize``),
-#: about 2.2x faster on CPU with every validation MAE within 1 % of the float model's or better
-#: (``benchmarks/quantize_density.py``).
-MODEL_FILE = "crowd_density_int8.onnx"
+#: The int8 model, quantised from the float export (``crowdwatch.training.quantize``): on a CPU
+#: with VNNI about 2.2x faster with every validation MAE within 1 % of the float model's or
+#: better (``benchmarks/quantize_density.py``); the default only there (``default_model_path``).
+INT8_MODEL_FILE = "crowd_density_int8.onnx"
 #: The float model as trained and exported; the int8 one is made from it.
 FLOAT_MODEL_FILE = "crowd_density.onnx"
 STRIDE = 8
@@ -45,15 +45,15 @@ def models_dir() -> Path:
 
 
 def default_model_path() -> Path:
-    """The model crowdwatch runs on the CPU: the int8 :data:`MODEL_FILE` where this CPU sums its
-    products exactly (VNNI, ARM64), else the float model it is quantised from (without VNNI
-    onnxruntime's int8 sums saturate and the count changes: :mod:`crowdwatch.estimators.cpu`)."""
+    """The model crowdwatch runs on the CPU: the int8 :data:`INT8_MODEL_FILE` where this CPU
+    sums its products exactly (VNNI, ARM64), else the float model it is quantised from (without
+    VNNI onnxruntime's int8 sums saturate and the count moves: see crowdwatch.estimators.cpu)."""
     return int8_model_path() if int8_is_exact() else float_model_path()
 
 
 def int8_model_path() -> Path:
-    """The int8 model, :data:`MODEL_FILE` in :func:`models_dir`."""
-    return models_dir() / MODEL_FILE
+    """The int8 model, :data:`INT8_MODEL_FILE` in :func:`models_dir`."""
+    return models_dir() / INT8_MODEL_FILE
 
 
 def float_model_path() -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 from onnxruntime.quantization import (
     CalibrationDataReader,
@@ -81,12 +82,26 @@ def quantize_density(
     calibration_images: int = CALIBRATION_IMAGES,
     percentile: float = PERCENTILE,
     keep_float: tuple[str, ...] = KEEP_FLOAT,
+    weight_type: QuantType = QuantType.QInt8,
+    reduce_range: bool = False,
+    seven_bit_dense: bool = False,
 ) -> Path:
-    """Write the int8 (QDQ) variant of the float model ``source`` to ``target``."""
+    """Write the int8 (QDQ) variant of the float model ``source`` to ``target``.
+
+    The defaults make the shipped file. The others are the variants tried for CPUs without VNNI
+    (``benchmarks/int8_variants.py``): ``weight_type=QuantType.QUInt8`` (u8 x u8, exact there),
+    ``reduce_range`` (7-bit weights everywhere: pairs of products cannot saturate 16 bits) and
+    ``seven_bit_dense`` (7-bit weights in the non-depthwise convolutions only).
+    """
     prepared = target.with_suffix(".prepared.onnx")
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     inputs = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()
     reader = TrainingImages(inputs[0].name, count=calibration_images, size=CALIBRATION_SIZE)
+    extra: dict = {"CalibPercentile": percentile}
+    if seven_bit_dense:
+        extra["TensorQuantOverrides"] = {
+            weight: [{"axis": 0, "reduce_range": True}] for weight in dense_conv_weights(prepared)
+        }
     try:
         quantize_static(
             str(prepared),
@@ -94,15 +109,29 @@ def quantize_density(
             reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
+            weight_type=weight_type,
             calibrate_method=CalibrationMethod.Percentile,
             nodes_to_exclude=list(keep_float),
-            extra_options={"CalibPercentile": percentile},
+            extra_options=extra,
         )
     finally:
         prepared.unlink(missing_ok=True)
     return target
+
+
+def dense_conv_weights(model_path: Path) -> list[str]:
+    """The weight tensors of a model's non-depthwise (group 1) convolutions."""
+    graph = onnx.load(str(model_path)).graph
+    weights = {tensor.name for tensor in graph.initializer}
+    return [
+        node.input[1]
+        for node in graph.node
+        if node.op_type == "Conv"
+        and node.input[1] in weights
+        and all(a.i == 1 for a in node.attribute if a.name == "group")
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

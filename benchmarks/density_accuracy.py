@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -37,6 +38,19 @@ VAL_SETS = (
     ("PETS 2009 whole clip", "pets", "pets2009_vtest", "all"),
 )
 SPEED_SIZE = (1024, 768)
+
+
+def cpu_model() -> str:
+    """The CPU's model name and whether it has VNNI (int8 speed depends on it), for the header
+    a benchmark prints: from /proc/cpuinfo, else ``platform.processor()``."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return platform.processor() or platform.machine()
+    text = cpuinfo.read_text(errors="replace")
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), platform.machine())  # fmt: skip
+    vnni = "avx512_vnni" in text or "avx_vnni" in text
+    return f"{name} ({'with' if vnni else 'without'} VNNI)"
 
 
 def time_per_image(estimator, image: np.ndarray, repeats: int = 20) -> float:

@@ -20,9 +20,8 @@ On the same decoded frames of the bundled PETS 2009 clip (768x576), in one proce
 - **ultralytics**: ``solutions.Heatmap`` with yolo11n built from its yaml (random weights, nothing
   downloaded), torch on 2 threads: detection, tracking and its heat map overlay.
 
-crowdwatch runs the density model it picks on this CPU (the int8 file where its sums are exact,
-VNNI or ARM64, else the float one: ``crowdwatch/estimators/cpu.py``); ``--model`` times another
-file (the int8 one on a CPU without VNNI, say: faster there, but it counts differently).
+crowdwatch runs its default density model (the int8 file); ``--model`` times another file (the
+float one, say).
 
 Each runs as its users run it: crowdwatch with OpenCV on one thread (``analyze`` and the engine
 set it, see ``crowdwatch/pipeline/threads.py``), ultralytics with OpenCV's default thread count
@@ -61,9 +60,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from density_accuracy import cpu_model  # noqa: E402
 
 from crowdwatch.config import EstimatorConfig, default_config, load_config  # noqa: E402
-from crowdwatch.estimators.cpu import int8_is_exact  # noqa: E402
 from crowdwatch.estimators.density import DensityEstimator, prepare_input  # noqa: E402
 from crowdwatch.paths import sample_video  # noqa: E402
 from crowdwatch.pipeline.camera import CameraAnalyzer, look_ahead_plan  # noqa: E402
@@ -242,7 +241,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, {width}x{height} PETS frames, {args.threads} model threads "
           f"(analyze's look-ahead: {ahead} frames at once on {plan_threads}-thread sessions), "
           f"{args.rounds} rounds x {args.chunk} frames, load {os.getloadavg()[0]:.1f}, model "
-          f"{estimator.model_path.name} (int8 exact on this CPU: {int8_is_exact()})")  # fmt: skip
+          f"{estimator.model_path.name}, {cpu_model()}")  # fmt: skip
     print(f"{'variant':18s} {'frames/s':>9s} {'ms/frame':>9s} {'CPU ms/frame':>13s}  per round")
     results = {}
     for name, total in totals.items():
@@ -299,7 +298,7 @@ def main() -> None:
             json.dumps(
                 {
                     "model": estimator.model_path.name,
-                    "int8_exact": int8_is_exact(),
+                    "cpu": cpu_model(),
                     "variants": results,
                     "summary": summary,
                     "network_attempts": NETWORK_ATTEMPTS,

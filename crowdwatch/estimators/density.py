@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 
 from crowdwatch.errors import EstimatorError
-from crowdwatch.estimators.cpu import int8_is_exact
 from crowdwatch.types import Anchor, Estimate
 
-#: The int8 model, quantised from the float export (``crowdwatch.training.quantize``): on a CPU
-#: with VNNI about 2.2x faster with every validation MAE within 1 % of the float model's or
-#: better (``benchmarks/quantize_density.py``); the default only there (``default_model_path``).
+#: The int8 model, quantised from the float export (``crowdwatch.training.quantize``: 7-bit
+#: weights where pairs of products could otherwise overflow 16 bits, so it counts the same on
+#: every CPU), the CPU default: no validation MAE more than 1.3 % worse than the float model's
+#: (``benchmarks/quantize_density.py``).
 INT8_MODEL_FILE = "crowd_density_int8.onnx"
 #: The float model as trained and exported; the int8 one is made from it.
 FLOAT_MODEL_FILE = "crowd_density.onnx"
@@ -45,10 +45,8 @@ def models_dir() -> Path:
 
 
 def default_model_path() -> Path:
-    """The model crowdwatch runs on the CPU: the int8 :data:`INT8_MODEL_FILE` where this CPU
-    sums its products exactly (VNNI, ARM64), else the float model it is quantised from (without
-    VNNI onnxruntime's int8 sums saturate and the count moves: see crowdwatch.estimators.cpu)."""
-    return int8_model_path() if int8_is_exact() else float_model_path()
+    """The model crowdwatch runs on the CPU: the int8 :data:`INT8_MODEL_FILE`."""
+    return int8_model_path()
 
 
 def int8_model_path() -> Path:
@@ -140,14 +138,19 @@ def local_maxima(density: np.ndarray, count: float, min_value: float = 0.0) -> n
 ORT_SPINNING = os.environ.get("CROWDWATCH_ORT_SPIN", "0") == "1"
 
 
-def session_options(threads: int = 2, spinning: bool | None = None):
+def session_options(threads: int = 2, spinning: bool | None = None, *, optimise: bool = True):
     """onnxruntime settings of the density model: every graph optimisation (fusions, constant
-    folding, layout), ``threads`` intra-op threads, one inter-op thread, sequential execution,
-    and worker threads that spin only when ``spinning`` (default :data:`ORT_SPINNING`)."""
+    folding, layout; none without ``optimise``), ``threads`` intra-op threads, one inter-op
+    thread, sequential execution, and worker threads that spin only when ``spinning`` (default
+    :data:`ORT_SPINNING`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if optimise
+        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -195,6 +198,9 @@ class DensityEstimator:
         threads: onnxruntime intra-op threads (CPU).
         max_side: frames whose longer side exceeds this are scaled down before the network.
         device: "cpu" (default) or "cuda" (onnxruntime's CUDA execution provider).
+        optimise: onnxruntime's graph optimisations; off, an int8 file runs its quantise /
+            dequantise pairs around float operators instead of fused int8 kernels (what the file
+            computes, for checking the kernels against it).
     """
 
     name = "density"
@@ -209,6 +215,7 @@ class DensityEstimator:
         max_side: int = DEFAULT_MAX_SIDE,
         *,
         device: str = "cpu",
+        optimise: bool = True,
     ):
         import onnxruntime as ort
 
@@ -222,7 +229,7 @@ class DensityEstimator:
             )
         if max_side < MIN_SIDE:
             raise ValueError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
-        options = session_options(threads)
+        options = session_options(threads, optimise=optimise)
         try:
             self._session = ort.InferenceSession(str(self.model_path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated types

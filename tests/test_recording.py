@@ -245,6 +245,34 @@ def test_the_live_preview_is_the_recorded_picture_scaled_and_blurred(
     outputs.close()
 
 
+def test_keep_stamps_the_store_writes_before_the_recording_that_follows_them(
+    store, tmp_path: Path, clip_frames: list[np.ndarray]
+) -> None:
+    """The engine's capture -> metrics / alert latencies end when the store has the rows: the
+    stamps are taken after the writes and before the frame is recorded (a segment, the live
+    preview), whose files are newer."""
+    import time
+
+    config = parse_config({"cameras": [{"name": "gate", "source": "unused.mp4"}]})
+    analyzer = CameraAnalyzer(config.camera(), make_estimator())
+    outputs = build_run_outputs(
+        config,
+        config.camera(),
+        annotate=analyzer.annotate,
+        clock=WallClock(),
+        store=store,
+        recording=RecordingOptions(tmp_path),
+    )
+    before = time.time()
+    outputs.keep(analyzer.process(Frame(clip_frames[0], 0, T0, "gate")))
+    assert outputs.metrics_written_at is not None and outputs.alerts_sent_at is not None
+    assert before <= outputs.metrics_written_at <= outputs.alerts_sent_at
+    assert store.latest_metrics("gate")  # written when stamped
+    preview_written = (tmp_path / "gate" / "live.json").stat().st_mtime
+    assert outputs.alerts_sent_at <= preview_written + 0.01  # mtime granularity
+    outputs.close()
+
+
 def test_no_live_preview_when_it_is_off_and_no_stale_heat_without_a_heat_map(
     store, tmp_path: Path, clip_frames: list[np.ndarray]
 ) -> None:

@@ -342,6 +342,49 @@ def test_a_widened_head_predicts_what_the_shipped_checkpoint_did_and_then_learns
     assert float(outgoing.abs().max()) > 0
 
 
+def test_a_global_context_starts_from_the_shipped_checkpoint_exactly_and_then_learns(
+    tmp_path: Path,
+) -> None:
+    """``--global-context --init-from`` the committed checkpoint: the same density on a real
+    PETS frame at the start, in torch and in the exported ONNX, and a training step moves the
+    context's zero output layer, after which the picture changes the count."""
+    import cv2
+    import onnxruntime as ort
+
+    from crowdwatch.estimators.density import prepare_input
+    from crowdwatch.training.export import export_onnx, load_checkpoint_net
+    from crowdwatch.training.model import DensityNet, global_context_state
+    from crowdwatch.training.train import TrainConfig, Trainer
+
+    state = torch.load(
+        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
+    )
+    shipped = DensityNet().eval()
+    shipped.load_state_dict(state["ema"])
+    torch.save({"model": global_context_state(state["ema"]), "step": 1}, tmp_path / "ctx.pt")
+    net = load_checkpoint_net(tmp_path / "ctx.pt")
+    assert net.context is not None
+    frame = cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1]
+    x = torch.from_numpy(prepare_input(frame, 1280))
+    with torch.no_grad():
+        expected = shipped(x).numpy()
+        np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-7)
+    session = ort.InferenceSession(
+        str(export_onnx(net, tmp_path / "ctx.onnx")), providers=["CPUExecutionProvider"]
+    )
+    (density,) = session.run(None, {"image": x.numpy()})
+    np.testing.assert_allclose(density, expected, rtol=1e-4, atol=1e-6)
+
+    trainer = Trainer(TrainConfig(out=tmp_path, global_context=True, threads=1), pretrained=False)
+    trainer.init_from(state)
+    batch, target = _real_crop_batch(5)
+    trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
+    assert float(trainer.net.context[2].weight.abs().max()) > 0
+    trainer.net.eval()
+    with torch.no_grad():
+        assert float(trainer.net(x).sum()) != pytest.approx(float(expected.sum()), rel=1e-6)
+
+
 def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
     from crowdwatch.training.losses import mse_density_loss
     from crowdwatch.training.model import DensityNet, mean_density

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,6 +147,11 @@ class RunOutputs:
         self.spool = spool
         self._snapshot_of: dict[str, str] = {}
         self._closed = False
+        # Wall times (time.time()) at which the last kept frame's metrics were written and its
+        # alert events sent to every sink: what "capture -> metrics / alert committed" ends at,
+        # before the recording and the bird's-eye view, which follow them.
+        self.metrics_written_at: float | None = None
+        self.alerts_sent_at: float | None = None
 
     @property
     def recording_error(self) -> str | None:
@@ -161,6 +167,7 @@ class RunOutputs:
         """Keep one analysed frame; returns its alert events as emitted (with snapshots)."""
         for writer in self.metrics:
             writer.write(result.records)
+        self.metrics_written_at = time.time()
         opened = any(event.kind == "opened" for event in result.events)
         wants_annotated = self.video is not None or (opened and self.snapshots is not None)
         shown = self._shown(result) if wants_annotated or self.recorder is not None else None
@@ -168,6 +175,7 @@ class RunOutputs:
         if self.video is not None:
             self.video.write(annotated)
         events = self.emit(result.events, annotated)
+        self.alerts_sent_at = time.time()
         if self.recorder is not None:
             self.recorder.add(
                 shown.frame.image,

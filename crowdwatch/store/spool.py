@@ -57,16 +57,15 @@ class StoreSpool:
         """Write ``payload`` (``metrics``: a list of samples; ``alert``: an alert dict with its
         ``run_id``) to ``store`` after whatever is spooled; spool it if the store fails.
         Returns True when it reached the store."""
-        line = json.dumps({"kind": kind, "payload": _plain(kind, payload)}, allow_nan=False)
         with self._lock:
             if self._has_pending() and not self._replay(store):
-                self._append(line)
+                self._append(_line(kind, payload))
                 return False
             try:
                 _apply(store, kind, payload)
             except Exception as error:  # the store is unavailable: keep it for later
                 self._failed(error)
-                self._append(line)
+                self._append(_line(kind, payload))
                 return False
             self._recovered()
             return True
@@ -163,6 +162,12 @@ def _apply(store: SqlStore, kind: str, payload: Any) -> None:
         store.upsert_alert(payload)
     else:
         raise ValueError(f"unknown spool entry {kind!r}")
+
+
+def _line(kind: str, payload: Any) -> str:
+    """One spool line. Made only when a write is spooled: a store that is up never pays for
+    the JSON (a frame's samples as dicts and text, every frame of every camera)."""
+    return json.dumps({"kind": kind, "payload": _plain(kind, payload)}, allow_nan=False)
 
 
 def _plain(kind: str, payload: Any) -> Any:

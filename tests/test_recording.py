@@ -161,6 +161,22 @@ def test_recording_with_privacy_blur_and_rendering_a_replay(
 # -- live preview ------------------------------------------------------------------------------
 
 
+def _camera_outputs(store, recording: RecordingOptions, **config: object):
+    """Camera ``gate``'s analyzer and run outputs, as a run builds them (``config``: more of
+    the event config, e.g. ``privacy``), recording with ``recording``."""
+    event = parse_config({"cameras": [{"name": "gate", "source": "unused.mp4"}], **config})
+    analyzer = CameraAnalyzer(event.camera(), make_estimator())
+    outputs = build_run_outputs(
+        event,
+        event.camera(),
+        annotate=analyzer.annotate,
+        clock=WallClock(),
+        store=store,
+        recording=recording,
+    )
+    return analyzer, outputs
+
+
 def _preview(folder: Path) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """The live preview's info, decoded image and heat map (None when absent)."""
     info = json.loads((folder / "live.json").read_text())
@@ -211,18 +227,8 @@ def test_the_live_preview_is_the_recorded_picture_scaled_and_blurred(
 ) -> None:
     """Through the one path every run uses: privacy from the config, decided in the outputs."""
     image = clip_frames[10]
-    config = parse_config({
-        "cameras": [{"name": "gate", "source": "unused.mp4"}],
-        "privacy": {"blur_people": True},
-    })  # fmt: skip
-    analyzer = CameraAnalyzer(config.camera(), make_estimator())
-    outputs = build_run_outputs(
-        config,
-        config.camera(),
-        annotate=analyzer.annotate,
-        clock=WallClock(),
-        store=store,
-        recording=RecordingOptions(tmp_path, max_width=384),
+    analyzer, outputs = _camera_outputs(
+        store, RecordingOptions(tmp_path, max_width=384), privacy={"blur_people": True}
     )
     result = analyzer.process(Frame(image, 0, T0, "gate"))
     estimate = result.estimate
@@ -253,16 +259,7 @@ def test_keep_stamps_the_store_writes_before_the_recording_that_follows_them(
     preview), whose files are newer."""
     import time
 
-    config = parse_config({"cameras": [{"name": "gate", "source": "unused.mp4"}]})
-    analyzer = CameraAnalyzer(config.camera(), make_estimator())
-    outputs = build_run_outputs(
-        config,
-        config.camera(),
-        annotate=analyzer.annotate,
-        clock=WallClock(),
-        store=store,
-        recording=RecordingOptions(tmp_path),
-    )
+    analyzer, outputs = _camera_outputs(store, RecordingOptions(tmp_path))
     before = time.time()
     outputs.keep(analyzer.process(Frame(clip_frames[0], 0, T0, "gate")))
     assert outputs.metrics_written_at is not None and outputs.alerts_sent_at is not None

@@ -304,11 +304,9 @@ class CameraWorker:
         if self.on_result is not None:
             self.on_result(self.name, result, self._analyzer.scene)
         # Latencies end where the store has the rows, not after the recording that follows.
-        written = self._outputs.metrics_written_at or time.time()
-        sent = self._outputs.alerts_sent_at or time.time()
-        self.stats.metrics_latency_s.append(written - grab.captured)
+        self.stats.metrics_latency_s.append(self._outputs.metrics_written_at - grab.captured)
         opened = sum(event.kind == "opened" for event in events)
-        self.stats.alert_latency_s.extend([sent - grab.captured] * opened)
+        self.stats.alert_latency_s.extend([self._outputs.alerts_sent_at - grab.captured] * opened)
         self.stats.analysis_s.append(time.perf_counter() - started)
         self.stats.analysed += 1
         self._health.frame_analysed(when)

@@ -148,10 +148,10 @@ class RunOutputs:
         self._snapshot_of: dict[str, str] = {}
         self._closed = False
         # Wall times (time.time()) at which the last kept frame's metrics were written and its
-        # alert events sent to every sink: what "capture -> metrics / alert committed" ends at,
-        # before the recording and the bird's-eye view, which follow them.
-        self.metrics_written_at: float | None = None
-        self.alerts_sent_at: float | None = None
+        # alert events sent to every sink (0 before the first): what "capture -> metrics /
+        # alert committed" ends at, before the recording and the bird's-eye view that follow.
+        self.metrics_written_at = 0.0
+        self.alerts_sent_at = 0.0
 
     @property
     def recording_error(self) -> str | None:

@@ -224,7 +224,7 @@ def test_coco_backbone_transfer_matches_the_tensorflow_graph() -> None:
     torch = pytest.importorskip("torch")
     from crowdwatch.training.model import TF_PREFIX, build_pretrained_net, load_ssd_net
 
-    net = build_pretrained_net().eval()
+    net = build_pretrained_net(deep_stage=True).eval()  # its low and high are the plain trunk
     rng = np.random.default_rng(2)
     image = cv2.GaussianBlur(rng.integers(0, 255, (160, 224, 3), dtype=np.uint8), (5, 5), 2)
     ssd = load_ssd_net()
@@ -232,7 +232,12 @@ def test_coco_backbone_transfer_matches_the_tensorflow_graph() -> None:
     x = torch.from_numpy(prepare_input(image, max_side=4096))
     with torch.no_grad():
         low = net.low(x)
-        ours = {"expanded_conv_5/add": low.numpy(), "expanded_conv_12/add": net.high(low).numpy()}
+        high = net.high(low)
+        ours = {
+            "expanded_conv_5/add": low.numpy(),
+            "expanded_conv_12/add": high.numpy(),
+            "expanded_conv_15/add": net.deep(high).numpy(),  # the stride-32 stage
+        }
     for layer, features in ours.items():
         ssd.setInput(blob)
         reference = ssd.forward(TF_PREFIX + layer)

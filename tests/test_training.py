@@ -389,6 +389,55 @@ def test_a_global_context_starts_from_the_shipped_checkpoint_exactly_and_then_le
         assert float(trainer.net(x).sum()) != pytest.approx(trained, rel=1e-6)
 
 
+def test_a_deep_stage_starts_from_the_shipped_checkpoint_exactly_and_then_learns(
+    tmp_path: Path,
+) -> None:
+    """``--deep-stage --init-from`` the committed checkpoint: COCO's stride-32 stage is added
+    with a zero input layer into the head, so a real PETS frame (720 px high: an odd stride-16
+    map) reads the same density in torch and in the exported ONNX; a training step moves that
+    layer, after which the stage changes the count."""
+    import cv2
+    import onnxruntime as ort
+
+    from crowdwatch.estimators.density import prepare_input
+    from crowdwatch.training.export import export_onnx, load_checkpoint_net
+    from crowdwatch.training.model import DensityNet, deep_stage_state
+    from crowdwatch.training.train import TrainConfig, Trainer
+
+    state = torch.load(
+        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
+    )
+    shipped = DensityNet().eval()
+    shipped.load_state_dict(state["ema"])
+    torch.save({"model": deep_stage_state(state["ema"]), "step": 1}, tmp_path / "deep.pt")
+    net = load_checkpoint_net(tmp_path / "deep.pt")
+    assert net.deep is not None and net.deep_in is not None
+    frame = cv2.resize(cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1], (960, 720))
+    x = torch.from_numpy(prepare_input(frame, 1280))
+    assert x.shape[-2] // 16 % 2 == 1
+    with torch.no_grad():
+        expected = shipped(x).numpy()
+        np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-7)
+    session = ort.InferenceSession(
+        str(export_onnx(net, tmp_path / "deep.onnx")), providers=["CPUExecutionProvider"]
+    )
+    (density,) = session.run(None, {"image": x.numpy()})
+    np.testing.assert_allclose(density, expected, rtol=1e-4, atol=1e-6)
+
+    trainer = Trainer(TrainConfig(out=tmp_path, deep_stage=True, threads=1), pretrained=False)
+    trainer.init_from(state)
+    assert any(p is trainer.net.deep_in.weight for p in trainer.optimizer.param_groups[1]["params"])
+    batch, target = _real_crop_batch(5)
+    trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
+    assert float(trainer.net.deep_in.weight.abs().max()) > 0
+    trainer.net.eval()
+    with torch.no_grad():
+        trained = float(trainer.net(x).sum())
+        trainer.net.deep_in.weight.zero_()
+        trainer.net.deep_in.bias.zero_()
+        assert float(trainer.net(x).sum()) != pytest.approx(trained, rel=1e-6)
+
+
 def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
     from crowdwatch.training.losses import mse_density_loss
     from crowdwatch.training.model import DensityNet, mean_density

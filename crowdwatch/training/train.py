@@ -38,7 +38,13 @@ from crowdwatch.training.data import (
     random_crop_with_points,
     to_network_batch,
 )
-from crowdwatch.training.losses import bayesian_loss, dm_count_loss, mse_density_loss, zip_loss
+from crowdwatch.training.losses import (
+    bayesian_loss,
+    dm_count_loss,
+    mse_density_loss,
+    spacing_loss,
+    zip_loss,
+)
 from crowdwatch.training.model import (
     DensityNet,
     build_pretrained_net,
@@ -128,6 +134,9 @@ class TrainConfig:
     # Give the head MobileNet-v2's COCO stride-32 stage (model.DensityNet's deep_stage); an
     # init_from checkpoint without it gets it predicting what it did (deep_stage_state).
     deep_stage: bool = False
+    # + spacing_weight x the deep stage's log head-spacing error (losses.spacing_loss), a
+    # training-only target that makes the stage encode the crowd's scale; needs deep_stage.
+    spacing_weight: float = 0.0
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -193,8 +202,28 @@ def training_loss(
     points: list[np.ndarray],
     config: TrainConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss chosen by ``config.loss`` of ``net`` on ``batch``, and its logged parts."""
-    rate, zero_probability = net.parts(batch)
+    """The loss chosen by ``config.loss`` of ``net`` on ``batch``, and its logged parts; with
+    ``config.spacing_weight``, plus that times the spacing head's error (logged as "spacing")."""
+    rate, zero_probability, log_spacing = net.parts_and_spacing(batch)
+    loss, parts = _density_loss(rate, zero_probability, target=target, points=points,
+                                config=config)  # fmt: skip
+    if config.spacing_weight and log_spacing is not None:
+        height, width = batch.shape[-2:]
+        spacing = spacing_loss(log_spacing, points, height=height, width=width)
+        loss = loss + config.spacing_weight * spacing
+        parts = {**parts, "spacing": float(spacing.detach())}
+    return loss, parts
+
+
+def _density_loss(
+    rate: torch.Tensor,
+    zero_probability: torch.Tensor | None,
+    *,
+    target: torch.Tensor,
+    points: list[np.ndarray],
+    config: TrainConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``config.loss`` on the network's rate and zero probability, and its logged parts."""
     if config.loss == "zip":
         if zero_probability is None:
             raise ValueError("the zip loss needs a zero-inflated network (two-channel head)")
@@ -301,6 +330,7 @@ class Trainer:
             "zero_inflated": config.loss == "zip",
             "global_context": config.global_context,
             "deep_stage": config.deep_stage,
+            "spacing_head": config.spacing_weight > 0,
         }
         if pretrained:
             net = build_pretrained_net(config.head_width, **shape)
@@ -354,6 +384,10 @@ class Trainer:
             weights = global_context_state(weights, seed=self.config.seed)
         if self.net.deep is not None:
             weights = deep_stage_state(weights)
+        if self.net.spacing is not None and "spacing.weight" not in weights:
+            # A fresh spacing head: zero weights, the typical spacing as its bias.
+            weights.update({f"spacing.{k}": v.detach().clone()
+                            for k, v in self.net.spacing.state_dict().items()})  # fmt: skip
         self.net.load_state_dict(weights)
         self.ema.load_state_dict(weights)
         self.step = int(state.get("step", 0))

@@ -342,76 +342,36 @@ def test_a_widened_head_predicts_what_the_shipped_checkpoint_did_and_then_learns
     assert float(outgoing.abs().max()) > 0
 
 
-def test_a_global_context_starts_from_the_shipped_checkpoint_exactly_and_then_learns(
-    tmp_path: Path,
+def _added_output_layer(net, part: str):
+    """The zero-initialised layer through which ``part`` reaches the head."""
+    return net.context[2] if part == "global_context" else net.deep_in
+
+
+@pytest.mark.parametrize("part", ["global_context", "deep_stage"])
+def test_an_added_part_starts_from_the_shipped_checkpoint_exactly_and_then_learns(
+    tmp_path: Path, part: str
 ) -> None:
-    """``--global-context --init-from`` the committed checkpoint: the same density on a real
-    PETS frame at the start, in torch and in the exported ONNX, and a training step moves the
-    context's zero output layer, after which the picture changes the count."""
+    """``--global-context`` / ``--deep-stage`` with ``--init-from`` the committed checkpoint:
+    the same density on a real PETS frame at the start (720 px high, so the deep stage's
+    stride-16 input has an odd height), in torch and in the exported ONNX; a training step
+    moves the part's zero output layer, after which the part changes the count."""
     import cv2
     import onnxruntime as ort
 
     from crowdwatch.estimators.density import prepare_input
     from crowdwatch.training.export import export_onnx, load_checkpoint_net
-    from crowdwatch.training.model import DensityNet, global_context_state
+    from crowdwatch.training.model import DensityNet, deep_stage_state, global_context_state
     from crowdwatch.training.train import TrainConfig, Trainer
 
+    add_part = {"global_context": global_context_state, "deep_stage": deep_stage_state}[part]
     state = torch.load(
         Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
     )
     shipped = DensityNet().eval()
     shipped.load_state_dict(state["ema"])
-    torch.save({"model": global_context_state(state["ema"]), "step": 1}, tmp_path / "ctx.pt")
-    net = load_checkpoint_net(tmp_path / "ctx.pt")
-    assert net.context is not None
-    frame = cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1]
-    x = torch.from_numpy(prepare_input(frame, 1280))
-    with torch.no_grad():
-        expected = shipped(x).numpy()
-        np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-7)
-    session = ort.InferenceSession(
-        str(export_onnx(net, tmp_path / "ctx.onnx")), providers=["CPUExecutionProvider"]
-    )
-    (density,) = session.run(None, {"image": x.numpy()})
-    np.testing.assert_allclose(density, expected, rtol=1e-4, atol=1e-6)
-
-    trainer = Trainer(TrainConfig(out=tmp_path, global_context=True, threads=1), pretrained=False)
-    trainer.init_from(state)
-    batch, target = _real_crop_batch(5)
-    trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
-    assert float(trainer.net.context[2].weight.abs().max()) > 0
-    trainer.net.eval()
-    with torch.no_grad():
-        trained = float(trainer.net(x).sum())
-        trainer.net.context[2].weight.zero_()
-        trainer.net.context[2].bias.zero_()
-        # The picture's features now move the count: without the context's output it differs.
-        assert float(trainer.net(x).sum()) != pytest.approx(trained, rel=1e-6)
-
-
-def test_a_deep_stage_starts_from_the_shipped_checkpoint_exactly_and_then_learns(
-    tmp_path: Path,
-) -> None:
-    """``--deep-stage --init-from`` the committed checkpoint: COCO's stride-32 stage is added
-    with a zero input layer into the head, so a real PETS frame (720 px high: an odd stride-16
-    map) reads the same density in torch and in the exported ONNX; a training step moves that
-    layer, after which the stage changes the count."""
-    import cv2
-    import onnxruntime as ort
-
-    from crowdwatch.estimators.density import prepare_input
-    from crowdwatch.training.export import export_onnx, load_checkpoint_net
-    from crowdwatch.training.model import DensityNet, deep_stage_state
-    from crowdwatch.training.train import TrainConfig, Trainer
-
-    state = torch.load(
-        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
-    )
-    shipped = DensityNet().eval()
-    shipped.load_state_dict(state["ema"])
-    torch.save({"model": deep_stage_state(state["ema"]), "step": 1}, tmp_path / "deep.pt")
-    net = load_checkpoint_net(tmp_path / "deep.pt")
-    assert net.deep is not None and net.deep_in is not None
+    torch.save({"model": add_part(state["ema"]), "step": 1}, tmp_path / "part.pt")
+    net = load_checkpoint_net(tmp_path / "part.pt")
+    assert _added_output_layer(net, part) is not None
     frame = cv2.resize(cv2.VideoCapture("sample_videos/pets2009_s2l1.mp4").read()[1], (960, 720))
     x = torch.from_numpy(prepare_input(frame, 1280))
     assert x.shape[-2] // 16 % 2 == 1
@@ -419,22 +379,24 @@ def test_a_deep_stage_starts_from_the_shipped_checkpoint_exactly_and_then_learns
         expected = shipped(x).numpy()
         np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-7)
     session = ort.InferenceSession(
-        str(export_onnx(net, tmp_path / "deep.onnx")), providers=["CPUExecutionProvider"]
+        str(export_onnx(net, tmp_path / "part.onnx")), providers=["CPUExecutionProvider"]
     )
     (density,) = session.run(None, {"image": x.numpy()})
     np.testing.assert_allclose(density, expected, rtol=1e-4, atol=1e-6)
 
-    trainer = Trainer(TrainConfig(out=tmp_path, deep_stage=True, threads=1), pretrained=False)
+    trainer = Trainer(TrainConfig(out=tmp_path, threads=1, **{part: True}), pretrained=False)
     trainer.init_from(state)
-    assert any(p is trainer.net.deep_in.weight for p in trainer.optimizer.param_groups[1]["params"])
+    layer = _added_output_layer(trainer.net, part)
+    assert any(p is layer.weight for p in trainer.optimizer.param_groups[1]["params"])
     batch, target = _real_crop_batch(5)
     trainer.train_step(batch, torch.from_numpy(target[None, None].astype(np.float32)))
-    assert float(trainer.net.deep_in.weight.abs().max()) > 0
+    assert float(layer.weight.detach().abs().max()) > 0
     trainer.net.eval()
     with torch.no_grad():
         trained = float(trainer.net(x).sum())
-        trainer.net.deep_in.weight.zero_()
-        trainer.net.deep_in.bias.zero_()
+        layer.weight.zero_()
+        layer.bias.zero_()
+        # The part now moves the count: without its output the count differs.
         assert float(trainer.net(x).sum()) != pytest.approx(trained, rel=1e-6)
 
 

@@ -401,7 +401,7 @@ def test_an_added_part_starts_from_the_shipped_checkpoint_exactly_and_then_learn
 
 
 def test_head_spacing_is_the_mean_distance_to_the_three_nearest_heads() -> None:
-    from crowdwatch.training.losses import head_spacing
+    from crowdwatch.training.data import head_spacing
 
     grid = np.array([[x, y] for y in range(0, 100, 10) for x in range(0, 100, 10)], np.float32)
     spacing = head_spacing(grid)
@@ -409,6 +409,24 @@ def test_head_spacing_is_the_mean_distance_to_the_three_nearest_heads() -> None:
     np.testing.assert_allclose(spacing[inner], 10.0, rtol=1e-6)  # 4 neighbours at 10 px
     with pytest.raises(ValueError, match="more than 3 heads"):
         head_spacing(grid[:3])
+
+
+def test_adaptive_targets_spread_each_head_by_its_spacing_and_keep_one_per_head() -> None:
+    from crowdwatch.training.data import adaptive_density_target
+
+    # A far crowd (heads 8 px apart) and near people (96 px apart) in one 256x320 crop.
+    far = np.array([[24 + 8 * i, 24 + 8 * j] for i in range(6) for j in range(6)], np.float32)
+    near = np.array([[180 + 96 * (i % 2), 60 + 96 * (i // 2)] for i in range(4)], np.float32)
+    points = np.concatenate([far, near, [[-50.0, 10.0]]])  # one neighbour outside the crop
+    fixed = density_target(points, 256, 320, sigma_cells=1.0)
+    adaptive = adaptive_density_target(points, 256, 320, spread=0.3, fallback_sigma_cells=1.0)
+    assert adaptive.sum() == pytest.approx(fixed.sum(), rel=1e-5) and fixed.sum() == 40
+    # Near heads (sigma 0.3 x 96 / 8 = 3.6 -> 4 cells) are spread wider: a lower peak.
+    near_cells = adaptive[:, 12:]
+    assert near_cells.max() < 0.5 * fixed[:, 12:].max()
+    assert near_cells.sum() == pytest.approx(4.0, rel=0.05)
+    few = adaptive_density_target(near[:3], 256, 320, spread=0.3, fallback_sigma_cells=1.0)
+    np.testing.assert_array_equal(few, density_target(near[:3], 256, 320, 1.0))
 
 
 def test_the_spacing_head_learns_the_heads_spacing_and_leaves_the_density_alone(

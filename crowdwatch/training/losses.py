@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from crowdwatch.training.data import SPACING_NEIGHBOURS, head_spacing
 from crowdwatch.training.model import mean_density
 
 STRIDE = 8
@@ -276,25 +277,6 @@ def zip_loss(
     nll = zero_inflated_poisson_nll(rate, zero_probability, counts_t).mean()
     dm, parts = dm_count_loss(mean_density(rate, zero_probability), points, **dm_count)
     return nll_weight * nll + dm, {"nll": float(nll.detach()), **parts}
-
-
-#: Neighbours whose mean distance is a head's spacing (the geometry-adaptive kernels' k).
-SPACING_NEIGHBOURS = 3
-
-
-def head_spacing(points: np.ndarray, neighbours: int = SPACING_NEIGHBOURS) -> np.ndarray:
-    """Each head's spacing (N,), pixels: the mean distance to its ``neighbours`` nearest heads.
-
-    It is the crowd's scale where the head stands (MCNN's geometry-adaptive kernels use the same
-    figure): a few pixels in a far stadium crowd, tens in a near street. Needs more than
-    ``neighbours`` heads; the points may lie outside the crop (an uncropped image's neighbours).
-    """
-    from scipy.spatial import cKDTree
-
-    if len(points) <= neighbours:
-        raise ValueError(f"head spacing needs more than {neighbours} heads, got {len(points)}")
-    distances, _ = cKDTree(points).query(points, k=neighbours + 1)
-    return distances[:, 1:].mean(axis=1).astype(np.float32)
 
 
 def spacing_loss(

@@ -33,6 +33,7 @@ from crowdwatch.training.data import (
     TRAIN_SOURCES,
     CropConfig,
     TrainImage,
+    adaptive_density_target,
     density_target,
     load_training_pool,
     random_crop_with_points,
@@ -137,6 +138,9 @@ class TrainConfig:
     # + spacing_weight x the deep stage's log head-spacing error (losses.spacing_loss), a
     # training-only target that makes the stage encode the crowd's scale; needs deep_stage.
     spacing_weight: float = 0.0
+    # Spread each head's target by its own size (data.adaptive_density_target, MCNN's beta; 0:
+    # every head by the crop config's fixed sigma, as v1 was trained).
+    adaptive_spread: float = 0.0
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, bool]:
@@ -466,7 +470,13 @@ def sample_batch(
     for index in rng.choice(len(pool), config.batch_size, p=probabilities):
         image, heads = random_crop_with_points(pool[int(index)], rng, crop)
         crops.append(image)
-        targets.append(density_target(heads, crop.height, crop.width, crop.sigma_cells))
+        if config.adaptive_spread > 0:
+            target = adaptive_density_target(heads, crop.height, crop.width,
+                                             spread=config.adaptive_spread,
+                                             fallback_sigma_cells=crop.sigma_cells)  # fmt: skip
+        else:
+            target = density_target(heads, crop.height, crop.width, crop.sigma_cells)
+        targets.append(target)
         points.append(heads)
     batch = torch.from_numpy(to_network_batch(crops)).to(config.device)
     target = torch.from_numpy(np.stack(targets)[:, None]).to(config.device)

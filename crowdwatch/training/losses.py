@@ -131,14 +131,18 @@ def binned_points(
     return grid
 
 
+def inside_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Which of the (N, 2) points fall in an H x W crop (the same rule as the density target)."""
+    cx = np.floor(points[:, 0] / STRIDE)
+    cy = np.floor(points[:, 1] / STRIDE)
+    return (cx >= 0) & (cx < width // STRIDE) & (cy >= 0) & (cy < height // STRIDE)
+
+
 def points_inside(points: np.ndarray, height: int, width: int) -> np.ndarray:
     """The (N, 2) points that fall in an H x W crop (the same rule as the density target)."""
     if not len(points):
         return np.zeros((0, 2), np.float32)
-    cx = np.floor(points[:, 0] / STRIDE)
-    cy = np.floor(points[:, 1] / STRIDE)
-    keep = (cx >= 0) & (cx < width // STRIDE) & (cy >= 0) & (cy < height // STRIDE)
-    return points[keep].astype(np.float32)
+    return points[inside_mask(points, height, width)].astype(np.float32)
 
 
 def dm_count_loss(
@@ -294,12 +298,7 @@ def spacing_loss(
         if len(crop_points) <= SPACING_NEIGHBOURS:
             continue
         spacing = head_spacing(crop_points)
-        inside = (
-            (crop_points[:, 0] >= 0)
-            & (crop_points[:, 0] < width)
-            & (crop_points[:, 1] >= 0)
-            & (crop_points[:, 1] < height)
-        )
+        inside = inside_mask(crop_points, height, width)
         if not inside.any():
             continue
         xy = torch.from_numpy(crop_points[inside]).to(log_spacing)

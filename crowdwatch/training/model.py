@@ -358,12 +358,21 @@ def deep_stage_state(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     for name, tensor in pretrained.state_dict().items():
         if name.startswith("deep."):
             out[name] = tensor.clone()
-    width, head_dtype = head_width_of_state(weights), weights["head.0.weight"].dtype
+    head_dtype = weights["head.0.weight"].dtype
     deep_in = pretrained.deep_in
     assert deep_in is not None
     out[f"{DEEP_INPUT_LAYER}.weight"] = torch.zeros_like(deep_in.weight, dtype=head_dtype)
-    out[f"{DEEP_INPUT_LAYER}.bias"] = torch.zeros(width, dtype=head_dtype)
+    out[f"{DEEP_INPUT_LAYER}.bias"] = torch.zeros_like(deep_in.bias, dtype=head_dtype)
     return out
+
+
+SPACING_LAYER = "spacing"
+"""State-dict prefix of the training-only spacing head (``DensityNet(spacing_head=True)``)."""
+
+
+def has_spacing_head_state(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds the spacing head."""
+    return f"{SPACING_LAYER}.weight" in weights
 
 
 def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
@@ -374,7 +383,7 @@ def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
         zero_inflated=is_zero_inflated_state(weights),
         global_context=has_global_context_state(weights),
         deep_stage=has_deep_stage_state(weights),
-        spacing_head="spacing.weight" in weights,
+        spacing_head=has_spacing_head_state(weights),
     )
 
 

@@ -47,11 +47,13 @@ from crowdwatch.training.losses import (
     zip_loss,
 )
 from crowdwatch.training.model import (
+    SPACING_LAYER,
     DensityNet,
     build_pretrained_net,
     checkpoint_weights,
     deep_stage_state,
     global_context_state,
+    has_spacing_head_state,
     mean_density,
     widened_head_state,
     zero_inflated_state,
@@ -388,9 +390,9 @@ class Trainer:
             weights = global_context_state(weights, seed=self.config.seed)
         if self.net.deep is not None:
             weights = deep_stage_state(weights)
-        if self.net.spacing is not None and "spacing.weight" not in weights:
+        if self.net.spacing is not None and not has_spacing_head_state(weights):
             # A fresh spacing head: zero weights, the typical spacing as its bias.
-            weights.update({f"spacing.{k}": v.detach().clone()
+            weights.update({f"{SPACING_LAYER}.{k}": v.detach().clone()
                             for k, v in self.net.spacing.state_dict().items()})  # fmt: skip
         self.net.load_state_dict(weights)
         self.ema.load_state_dict(weights)

@@ -478,6 +478,71 @@ def test_the_spacing_head_learns_the_heads_spacing_and_leaves_the_density_alone(
     np.testing.assert_allclose(density, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_the_spacing_gain_calibrates_the_count_by_scale_linearly_and_exports(
+    tmp_path: Path,
+) -> None:
+    """``SpacingGain``: gains of 1 leave the density as it was (to float rounding); on a real
+    image the count with any gains is ``gain_features . gains`` (the fit's linear model), in
+    PyTorch and in the exported ONNX; the hat weights interpolate linearly between knots; and
+    the ridge fit recovers known gains."""
+    import onnxruntime as ort
+
+    from crowdwatch.estimators.density import prepare_input
+    from crowdwatch.training.export import export_onnx, load_checkpoint_net
+    from crowdwatch.training.model import SPACING_GAIN_KNOTS_PX, SpacingGain, deep_stage_state
+    from crowdwatch.training.recalibrate import fit_gains, gain_features
+
+    gain = SpacingGain()
+    log_knots = np.log(np.array(SPACING_GAIN_KNOTS_PX, np.float32))
+    between = torch.tensor((log_knots[1] + log_knots[2]) / 2).view(1, 1, 1, 1)
+    weights = gain.hat_weights(torch.cat([between, torch.tensor(np.log(500.0)).view(1, 1, 1, 1)]))
+    np.testing.assert_allclose(weights[0, :, 0, 0].numpy(), [0, 0.5, 0.5, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(weights[1, :, 0, 0].numpy(), [0, 0, 0, 0, 0, 1], atol=1e-6)
+
+    state = torch.load(
+        Path("models/training/density_last.pt"), map_location="cpu", weights_only=False
+    )
+    weights_v1 = deep_stage_state(state["ema"])
+    torch.manual_seed(0)  # a spacing head whose prediction varies over the picture
+    weights_v1["spacing.weight"] = 0.05 * torch.randn(1, 160, 1, 1)
+    weights_v1["spacing.bias"] = torch.tensor([np.log(20.0)], dtype=torch.float32)
+    torch.save({"model": weights_v1, "step": 1}, tmp_path / "plain.pt")
+    plain = load_checkpoint_net(tmp_path / "plain.pt")
+    image = _real_sample().image
+    x = torch.from_numpy(prepare_input(image, 1280))
+    features = gain_features(plain, gain, image, max_side=1280)
+    with torch.no_grad():
+        count = float(plain(x).sum())
+    assert features.sum() == pytest.approx(count, rel=1e-5)
+    assert np.count_nonzero(features > 0.01 * count) >= 2  # the picture spans several scales
+
+    gains = np.array([0.7, 0.9, 1.1, 1.3, 1.2, 1.0], np.float32)
+    with_gain = dict(weights_v1)
+    with_gain["spacing_gain.log_knots"] = torch.from_numpy(log_knots)
+    with_gain["spacing_gain.gains"] = torch.from_numpy(gains)
+    torch.save({"model": with_gain, "step": 1}, tmp_path / "gain.pt")
+    calibrated = load_checkpoint_net(tmp_path / "gain.pt")
+    assert calibrated.spacing_gain is not None
+    with torch.no_grad():
+        density = calibrated(x).numpy()
+    assert density.sum() == pytest.approx(float(features @ gains), rel=1e-5)
+    calibrated.spacing_gain.gains.fill_(1.0)
+    with torch.no_grad():
+        np.testing.assert_allclose(calibrated(x).numpy(), plain(x).numpy(), rtol=1e-6)
+    calibrated.spacing_gain.gains.copy_(torch.from_numpy(gains))
+    session = ort.InferenceSession(
+        str(export_onnx(calibrated, tmp_path / "gain.onnx")), providers=["CPUExecutionProvider"]
+    )
+    (exported,) = session.run(None, {"image": x.numpy()})
+    np.testing.assert_allclose(exported, density, rtol=1e-4, atol=1e-6)
+
+    rng = np.random.default_rng(1)
+    scales = rng.uniform(0, 50, size=(200, 6))
+    known = np.array([0.8, 1.0, 1.2, 1.4, 0.9, 1.0])
+    fitted = fit_gains(scales, scales @ known, ridge=1e-6)
+    np.testing.assert_allclose(fitted, known, rtol=1e-6)
+
+
 def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
     from crowdwatch.training.losses import mse_density_loss
     from crowdwatch.training.model import DensityNet, mean_density

@@ -122,7 +122,11 @@ class DensityNet(nn.Module):
     With ``spacing_head`` as well, a 1x1 convolution on the stride-32 stage predicts the log of
     the heads' spacing there (pixels to their nearest neighbours), a training-only target that
     makes the stage encode the crowd's scale (:func:`crowdwatch.training.losses.spacing_loss`);
-    ``forward`` and the exported model never compute it.
+    ``forward`` and the exported model compute it only for ``spacing_gain``.
+
+    With ``spacing_gain`` (needs the spacing head) ``forward`` multiplies the density by a gain
+    read from the predicted spacing (:class:`SpacingGain`): a count calibration by the crowd's
+    scale, fit after training on the training split (:mod:`crowdwatch.training.recalibrate`).
     """
 
     def __init__(
@@ -133,10 +137,13 @@ class DensityNet(nn.Module):
         *,
         deep_stage: bool = False,
         spacing_head: bool = False,
+        spacing_gain: bool = False,
     ):
         super().__init__()
         if spacing_head and not deep_stage:
             raise ValueError("the spacing head reads the stride-32 stage: it needs deep_stage")
+        if spacing_gain and not spacing_head:
+            raise ValueError("the spacing gain reads the spacing head: it needs spacing_head")
         low_blocks, c_low = _stages(32, LOW_STAGES)
         high_blocks, c_high = _stages(c_low, HIGH_STAGES)
         self.low = nn.Sequential(ConvBN(3, 32, 3, 2), *low_blocks)
@@ -170,6 +177,7 @@ class DensityNet(nn.Module):
             self.spacing = nn.Conv2d(c_deep, 1, 1)
             nn.init.zeros_(self.spacing.weight)
             nn.init.constant_(self.spacing.bias, math.log(TYPICAL_SPACING_PX))
+        self.spacing_gain = SpacingGain() if spacing_gain else None
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(rate, zero probability): each (B, 1, H/8, W/8); the probability is None without ZIP."""
@@ -205,7 +213,11 @@ class DensityNet(nn.Module):
         return F.relu(out[:, :1]), torch.sigmoid(out[:, 1:]), log_spacing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mean_density(*self.parts(x))
+        rate, zero_probability, log_spacing = self.parts_and_spacing(x)
+        density = mean_density(rate, zero_probability)
+        if self.spacing_gain is None or log_spacing is None:
+            return density
+        return self.spacing_gain(density, log_spacing)
 
     def trunk_modules(self) -> list[nn.Module]:
         """The pretrained part (its BatchNorm statistics stay frozen during training)."""
@@ -216,6 +228,48 @@ class DensityNet(nn.Module):
         deep stage's input layer and the spacing head."""
         extra = [m for m in (self.context, self.deep_in, self.spacing) if m is not None]
         return [self.head, *extra]
+
+
+#: Head spacings, pixels, at which :class:`SpacingGain` holds its gains: equal steps in log
+#: spacing (a factor of 2), from a far stadium crowd to a near street.
+SPACING_GAIN_KNOTS_PX = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0)
+
+
+class SpacingGain(nn.Module):
+    """Density x g(s): a gain read from the predicted head spacing s of each cell.
+
+    g is piecewise linear in log s through one gain per knot (:data:`SPACING_GAIN_KNOTS_PX`),
+    constant beyond the first and last knot: ``g(s) = sum_k gains[k] * hat_k(log s)`` with
+    ``hat_k(u) = max(0, 1 - |u - log knot_k| / log 2)`` on u clamped to the knots' range. The
+    stride-32 spacing is upsampled bilinearly to the stride-8 density. All gains 1 is the
+    identity. The map stays a density (people per cell) whose sum is the calibrated count.
+    """
+
+    def __init__(self, knots_px: tuple[float, ...] = SPACING_GAIN_KNOTS_PX) -> None:
+        super().__init__()
+        log_knots = torch.log(torch.tensor(knots_px, dtype=torch.float32))
+        steps = torch.diff(log_knots)
+        if len(knots_px) < 2 or not torch.allclose(steps, steps[0].expand_as(steps)):
+            raise ValueError(f"the gain's knots must be 2 or more, equal steps in log: {knots_px}")
+        self.register_buffer("log_knots", log_knots)
+        self.register_buffer("gains", torch.ones(len(knots_px)))
+
+    def hat_weights(self, log_spacing: torch.Tensor) -> torch.Tensor:
+        """Each knot's share (B, K, H, W) of every cell's log spacing (B, 1, H, W); sums to 1."""
+        step = self.log_knots[1] - self.log_knots[0]
+        u = log_spacing.clamp(self.log_knots[0], self.log_knots[-1])
+        return F.relu(1.0 - (u - self.log_knots.view(1, -1, 1, 1)).abs() / step)
+
+    def cell_log_spacing(self, density: torch.Tensor, log_spacing: torch.Tensor) -> torch.Tensor:
+        """The stride-32 log spacing upsampled to the density's cells (B, 1, H/8, W/8)."""
+        return F.interpolate(
+            log_spacing, size=density.shape[-2:], mode="bilinear", align_corners=False
+        )
+
+    def forward(self, density: torch.Tensor, log_spacing: torch.Tensor) -> torch.Tensor:
+        weights = self.hat_weights(self.cell_log_spacing(density, log_spacing))
+        gain = (weights * self.gains.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        return density * gain
 
 
 def mean_density(rate: torch.Tensor, zero_probability: torch.Tensor | None) -> torch.Tensor:
@@ -375,15 +429,25 @@ def has_spacing_head_state(weights: dict[str, torch.Tensor]) -> bool:
     return f"{SPACING_LAYER}.weight" in weights
 
 
+SPACING_GAIN_LAYER = "spacing_gain"
+"""State-dict prefix of the count calibration by spacing (``DensityNet(spacing_gain=True)``)."""
+
+
+def has_spacing_gain_state(weights: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds the spacing gain."""
+    return f"{SPACING_GAIN_LAYER}.gains" in weights
+
+
 def network_for_state(weights: dict[str, torch.Tensor]) -> DensityNet:
     """An untrained DensityNet of the shape a state dict was trained with (head width, ZIP
-    head, global context, deep stage, spacing head), ready for ``load_state_dict(weights)``."""
+    head, global context, deep stage, spacing head and gain), ready for ``load_state_dict``."""
     return DensityNet(
         head_width_of_state(weights),
         zero_inflated=is_zero_inflated_state(weights),
         global_context=has_global_context_state(weights),
         deep_stage=has_deep_stage_state(weights),
         spacing_head=has_spacing_head_state(weights),
+        spacing_gain=has_spacing_gain_state(weights),
     )
 
 

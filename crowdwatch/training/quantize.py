@@ -63,6 +63,10 @@ CALIBRATION_SIZE = (1024, 768)
 PERCENTILE = 99.999
 #: The 1x1 convolution that makes the density: kept in float, its output is the count.
 KEEP_FLOAT = ("/head/head.8/Conv",)
+#: Name prefixes of the nodes after the density that also stay in float: the spacing head and
+#: the count calibration it drives (``SpacingGain``), whose product with the density is the
+#: output (a uint8 step there would quantise the count itself).
+KEEP_FLOAT_PREFIXES = ("/spacing/", "/spacing_gain/")
 
 
 class TrainingImages(CalibrationDataReader):
@@ -129,7 +133,7 @@ def quantize_density(
             activation_type=QuantType.QUInt8,
             weight_type=weight_type,
             calibrate_method=CalibrationMethod.Percentile,
-            nodes_to_exclude=list(keep_float),
+            nodes_to_exclude=list(keep_float) + float_tail_nodes(prepared),
             extra_options=extra,
         )
     finally:
@@ -255,6 +259,12 @@ def _channel_means(
         for name, value in zip(names, session.run(names, feed), strict=True):
             sums[name] = sums[name] + value.astype(np.float64).mean(axis=(0, 2, 3))
     return {name: total / len(feeds) for name, total in sums.items()}
+
+
+def float_tail_nodes(model_path: Path) -> list[str]:
+    """The model's nodes named by :data:`KEEP_FLOAT_PREFIXES` (none in a model without them)."""
+    graph = onnx.load(str(model_path)).graph
+    return [node.name for node in graph.node if node.name.startswith(KEEP_FLOAT_PREFIXES)]
 
 
 def dense_conv_weights(model_path: Path) -> list[str]:

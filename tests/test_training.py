@@ -543,6 +543,27 @@ def test_the_spacing_gain_calibrates_the_count_by_scale_linearly_and_exports(
     np.testing.assert_allclose(fitted, known, rtol=1e-6)
 
 
+def test_the_quantiser_keeps_the_density_layer_float_in_every_exported_shape(
+    tmp_path: Path,
+) -> None:
+    """The layer that makes the count stays float whatever the export named it: the shipped
+    file's ``/head/head.8/Conv`` and the ``/head.8/Conv`` of a deep-stage export (whose head is
+    run in two parts); with a spacing gain, the gain's nodes too, so the output is never
+    quantised. (Run 17's export failed to quantise before names were matched by their end.)"""
+    pytest.importorskip("onnxruntime.quantization")
+    from crowdwatch.training.export import export_onnx
+    from crowdwatch.training.model import DensityNet
+    from crowdwatch.training.quantize import KEEP_FLOAT, float_nodes
+
+    assert float_nodes(Path("models/crowd_density.onnx"), KEEP_FLOAT) == ["/head/head.8/Conv"]
+    deep = export_onnx(DensityNet(deep_stage=True).eval(), tmp_path / "deep.onnx")
+    assert float_nodes(deep, KEEP_FLOAT) == ["/head.8/Conv"]
+    gained = DensityNet(deep_stage=True, spacing_head=True, spacing_gain=True).eval()
+    kept = float_nodes(export_onnx(gained, tmp_path / "gain.onnx"), KEEP_FLOAT)
+    assert "/head.8/Conv" in kept and "/spacing/Conv" in kept
+    assert "/spacing_gain/Mul_1" in kept  # density x gain: the output
+
+
 def test_the_zip_loss_with_an_mse_term_adds_the_squared_error_of_the_zip_mean() -> None:
     from crowdwatch.training.losses import mse_density_loss
     from crowdwatch.training.model import DensityNet, mean_density

@@ -61,8 +61,10 @@ BIAS_CORRECTION_IMAGES = 8
 #: Calibration images are resized to this (width, height): histogram calibration needs one shape.
 CALIBRATION_SIZE = (1024, 768)
 PERCENTILE = 99.999
-#: The 1x1 convolution that makes the density: kept in float, its output is the count.
-KEEP_FLOAT = ("/head/head.8/Conv",)
+#: The 1x1 convolution that makes the density: kept in float, its output is the count. Entries
+#: match node names by their end: the shipped file names it ``/head/head.8/Conv``, exports of
+#: the networks that add to the head's first layer (context, deep stage) ``/head.8/Conv``.
+KEEP_FLOAT = ("head.8/Conv",)
 #: Name prefixes of the nodes after the density that also stay in float: the spacing head and
 #: the count calibration it drives (``SpacingGain``), whose product with the density is the
 #: output (a uint8 step there would quantise the count itself).
@@ -133,7 +135,7 @@ def quantize_density(
             activation_type=QuantType.QUInt8,
             weight_type=weight_type,
             calibrate_method=CalibrationMethod.Percentile,
-            nodes_to_exclude=list(keep_float) + float_tail_nodes(prepared),
+            nodes_to_exclude=float_nodes(prepared, keep_float),
             extra_options=extra,
         )
     finally:
@@ -261,10 +263,15 @@ def _channel_means(
     return {name: total / len(feeds) for name, total in sums.items()}
 
 
-def float_tail_nodes(model_path: Path) -> list[str]:
-    """The model's nodes named by :data:`KEEP_FLOAT_PREFIXES` (none in a model without them)."""
+def float_nodes(model_path: Path, keep_float: tuple[str, ...]) -> list[str]:
+    """The model's nodes that stay in float: names ending with one of ``keep_float`` or starting
+    with one of :data:`KEEP_FLOAT_PREFIXES`."""
     graph = onnx.load(str(model_path)).graph
-    return [node.name for node in graph.node if node.name.startswith(KEEP_FLOAT_PREFIXES)]
+    return [
+        node.name
+        for node in graph.node
+        if node.name.endswith(keep_float) or node.name.startswith(KEEP_FLOAT_PREFIXES)
+    ]
 
 
 def dense_conv_weights(model_path: Path) -> list[str]:

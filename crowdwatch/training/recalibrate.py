@@ -35,12 +35,13 @@ from crowdwatch.training.model import (
     DensityNet,
     SpacingGain,
     checkpoint_weights,
+    mean_density,
     network_for_state,
 )
+from crowdwatch.training.train import count_error_metrics
 
 #: Added to each image's count in its weight 1 / (n + POISSON_FLOOR): empty images keep a weight.
 POISSON_FLOOR = 10.0
-DENSEST = 10  # as the trainer's validation: the bias on each set's 10 highest-count images
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def gain_features(
     rate, zero_probability, log_spacing = net.parts_and_spacing(x)
     if log_spacing is None:
         raise ValueError("the network has no spacing head: train it with --spacing-weight")
-    density = rate if zero_probability is None else (1 - zero_probability) * rate
+    density = mean_density(rate, zero_probability)
     weights = gain.hat_weights(gain.cell_log_spacing(density, log_spacing))
     return (weights * density).sum(dim=(0, 2, 3)).double().numpy()
 
@@ -77,18 +78,14 @@ def fit_gains(features: np.ndarray, counts: np.ndarray, *, ridge: float) -> np.n
 
 
 def set_metrics(rows: list[GainFeatures], gains: np.ndarray) -> dict[str, dict[str, float]]:
-    """MAE, bias and densest-10 bias per source (people) of the counts ``F . gains``."""
+    """The trainer's validation metrics per source (:func:`count_error_metrics`, people) of the
+    counts ``F . gains``."""
     out = {}
     for source in sorted({r.source for r in rows}):
         mine = [r for r in rows if r.source == source]
         counts = np.array([r.count for r in mine])
         errors = np.array([r.features @ gains for r in mine]) - counts
-        densest = np.argsort(-counts, kind="stable")[:DENSEST]
-        out[source] = {
-            "mae": float(np.abs(errors).mean()),
-            "bias": float(errors.mean()),
-            "dense_bias": float(errors[densest].mean()),
-        }
+        out[source] = count_error_metrics(errors, counts)
     return out
 
 

@@ -268,6 +268,19 @@ def predict_count(net: DensityNet, image_bgr: np.ndarray, max_side: int, device:
     return float(net(x).sum())
 
 
+def count_error_metrics(errors: np.ndarray, truths: np.ndarray) -> dict[str, float]:
+    """People: ``mae``, ``mse`` (root-mean-square error), ``bias`` (mean error) and
+    ``dense_bias`` (mean error on the ``DENSEST`` images of highest true count) of per-image
+    count errors (predicted - true)."""
+    densest = np.argsort(-truths, kind="stable")[:DENSEST]
+    return {
+        "mae": float(np.abs(errors).mean()),
+        "mse": float(np.sqrt((errors**2).mean())),
+        "bias": float(errors.mean()),
+        "dense_bias": float(errors[densest].mean()),
+    }
+
+
 @torch.no_grad()
 def validate(
     net: DensityNet, root: Path, max_side: int, device: str, pets_stride: int = 0
@@ -290,11 +303,8 @@ def validate(
             [predict_count(net, s.load(), max_side, device) - s.count for s in items], np.float64
         )
         short = SHORT_NAMES[folder]
-        metrics[f"{short}_mae"] = float(np.abs(errors).mean())
-        metrics[f"{short}_mse"] = float(np.sqrt((errors**2).mean()))
-        metrics[f"{short}_bias"] = float(errors.mean())
-        densest = np.argsort(-truths, kind="stable")[:DENSEST]
-        metrics[f"{short}_dense_bias"] = float(errors[densest].mean())
+        for name, value in count_error_metrics(errors, truths).items():
+            metrics[f"{short}_{name}"] = value
         score += metrics[f"{short}_mae"] / VAL_TARGETS[folder]
     metrics["score"] = score / len(VAL_TARGETS)
     pets = root / "pets2009_vtest"
